@@ -1,0 +1,142 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * index.h - the entry index: a radix tree of DAX entries keyed by page
+ * index, one per mapping (the kernel's mapping->i_pages).
+ *
+ * Names: @idx is a struct dax_index (one mapping's tree); @cur is a
+ * struct dax_cursor, a position in the tree (index, order, and after a walk
+ * the node and slot found there), like the kernel's xa_state.
+ *
+ * Concurrency:
+ *  - Walks (dax_idx_load) run under dax_rcu_read_lock() with no lock; the
+ *    slot pointer they return stays valid until dax_rcu_read_unlock(), or
+ *    for as long as the entry in it is locked (a locked entry is never
+ *    erased, and nodes never move).
+ *  - LOCKED and WAITERS bits of a value change by compare-and-swap on the
+ *    slot, without the index lock (see src/lock).
+ *  - Everything else (insert, erase, replacing a value by another, tags,
+ *    node allocation and freeing) happens under idx->lock. Nodes are freed
+ *    after an RCU grace period.
+ *  - Tags are kept per node, one bitmap per tag, a bit per slot; a bit in
+ *    a parent is set iff some slot below it has the tag. Tags are read and
+ *    written under idx->lock (relaxed atomics make lock-free peeks safe).
+ *
+ * Lock order: entry lock -> idx->lock. Never sleep or allocate under
+ * idx->lock: allocation happens outside it (dax_idx_nomem) and only when
+ * a walk found that nodes are really missing.
+ */
+#ifndef UDAX_INDEX_INDEX_H
+#define UDAX_INDEX_INDEX_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <urcu/urcu-memb.h>
+
+#include "entry.h"
+
+#ifndef UDAX_INDEX_SHIFT
+#define UDAX_INDEX_SHIFT 6
+#endif
+#define DAX_IDX_FANOUT (1U << UDAX_INDEX_SHIFT)
+#define DAX_IDX_MASK ((uint64_t)DAX_IDX_FANOUT - 1)
+#define DAX_IDX_TAG_WORDS ((DAX_IDX_FANOUT + 63) / 64)
+
+_Static_assert(UDAX_INDEX_SHIFT >= 2 && UDAX_INDEX_SHIFT <= 8,
+	       "fan-out must be 4..256 (siblings store an offset below 4096)");
+_Static_assert(DAX_PMD_ORDER >= UDAX_INDEX_SHIFT ||
+		       DAX_PMD_ORDER % UDAX_INDEX_SHIFT == 0,
+	       "a PMD entry must fit in one node");
+
+/*
+ * Shift of the nodes that hold PMD entries, and how many slots of such a
+ * node one PMD entry spans (1 canonical + siblings).
+ */
+#define DAX_IDX_PMD_SHIFT ((DAX_PMD_ORDER / UDAX_INDEX_SHIFT) * UDAX_INDEX_SHIFT)
+#define DAX_IDX_PMD_SLOTS (1U << (DAX_PMD_ORDER - DAX_IDX_PMD_SHIFT))
+
+enum dax_tag {
+	DAX_TAG_DIRTY = 0,
+	DAX_TAG_TOWRITE = 1,
+	DAX_NR_TAGS = 2,
+};
+
+struct dax_idx_node {
+	uint8_t shift;	  /* index bits below this node's slots */
+	uint8_t offset;	  /* slot of this node in its parent */
+	uint16_t count;	  /* non-empty slots (values, siblings, nodes) */
+	uint16_t nr_values; /* value entries (canonical slots only) */
+	struct dax_idx_node *parent;
+	struct rcu_head rcu;
+	uint64_t tags[DAX_NR_TAGS][DAX_IDX_TAG_WORDS];
+	_Atomic uintptr_t slots[DAX_IDX_FANOUT];
+};
+
+struct dax_index {
+	_Atomic uintptr_t root; /* node pointer (with DAX_SLOT_INTERNAL) or 0 */
+	pthread_mutex_t lock;
+	uint64_t nr_entries;	/* value entries; under lock */
+	uint64_t nr_nodes;	/* nodes in the tree; under lock */
+};
+
+struct dax_cursor {
+	struct dax_index *idx;
+	uint64_t index;	      /* requested index (aligned for PMD order) */
+	unsigned int order;   /* 0 or DAX_PMD_ORDER */
+	/* Results of the last walk: */
+	struct dax_idx_node *node; /* node holding the canonical slot */
+	unsigned int offset;	   /* canonical offset in @node */
+	_Atomic uintptr_t *slot;   /* canonical slot, NULL if no entry */
+	bool conflict;		   /* PMD walk: smaller entries in range */
+	/* Nodes allocated by dax_idx_nomem() for the next insert: */
+	unsigned int need_nodes;
+	struct dax_idx_node *spare;
+};
+
+#define DAX_CURSOR(name, index_, idx_, order_)                                 \
+	struct dax_cursor name = { .idx = (idx_),                              \
+				   .index = (index_),                          \
+				   .order = (order_) }
+
+int dax_idx_init(struct dax_index *idx);
+void dax_idx_destroy(struct dax_index *idx);
+
+/* Reposition a cursor; forgets the last walk. */
+static inline void dax_cursor_set(struct dax_cursor *cur, uint64_t index,
+				  unsigned int order)
+{
+	cur->index = index;
+	cur->order = order;
+	cur->node = NULL;
+	cur->slot = NULL;
+	cur->conflict = false;
+}
+
+dax_entry_t dax_idx_load(struct dax_cursor *cur);
+uint64_t dax_idx_entry_index(const struct dax_cursor *cur, dax_entry_t e);
+
+int dax_idx_insert(struct dax_cursor *cur, dax_entry_t entry);
+bool dax_idx_nomem(struct dax_cursor *cur);
+void dax_cursor_release(struct dax_cursor *cur);
+void dax_idx_store(struct dax_cursor *cur, dax_entry_t entry);
+dax_entry_t dax_idx_erase(struct dax_cursor *cur);
+
+void dax_idx_tag_set(struct dax_cursor *cur, enum dax_tag tag);
+void dax_idx_tag_clear(struct dax_cursor *cur, enum dax_tag tag);
+bool dax_idx_tag_get(const struct dax_cursor *cur, enum dax_tag tag);
+
+bool dax_idx_next_entry(struct dax_index *idx, uint64_t *indexp, uint64_t last,
+			dax_entry_t *entryp);
+bool dax_idx_next_tagged(struct dax_index *idx, uint64_t *indexp,
+			 uint64_t last, enum dax_tag tag);
+uint64_t dax_idx_retag(struct dax_index *idx, uint64_t first, uint64_t last,
+		       enum dax_tag from, enum dax_tag to, uint64_t max);
+
+/* Test hooks: live node count (all trees) and allocation failure. */
+long dax_idx_live_nodes(void);
+void dax_idx_fail_alloc_after(long n);
+
+#endif /* UDAX_INDEX_INDEX_H */

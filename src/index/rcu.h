@@ -1,0 +1,68 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * rcu.h - the RCU flavour udax uses (liburcu "memb"), wrapped so that
+ *
+ *  - a thread is registered with liburcu the first time it reads, and
+ *    unregistered when it exits (callers of a library cannot be asked to
+ *    register every thread by hand);
+ *  - ThreadSanitizer learns the one ordering it cannot see: a node freed
+ *    after a grace period was last read by readers whose read-side critical
+ *    sections all ended before the free. Every read-side unlock releases a
+ *    shared sync object and every deferred free acquires it first.
+ *
+ * Context: dax_rcu_read_lock() may be nested; it must not be called from a
+ * signal handler on a thread that never called it outside one (first use
+ * registers the thread, which takes liburcu's registry mutex). Call
+ * dax_rcu_thread_online() early in such threads.
+ */
+#ifndef UDAX_INDEX_RCU_H
+#define UDAX_INDEX_RCU_H
+
+#ifndef _LGPL_SOURCE
+#define _LGPL_SOURCE /* udax is LGPL: inline liburcu's read-side fast path */
+#endif
+#include <urcu/urcu-memb.h>
+
+#include "../util/compiler.h"
+
+#ifdef UDAX_TSAN
+#include <sanitizer/tsan_interface.h>
+extern char dax_rcu_tsan_sync;
+#endif
+
+extern __thread int dax_rcu_thread_registered;
+void dax_rcu_register_slow(void);
+
+/* Make sure the calling thread is known to liburcu. */
+static inline void dax_rcu_thread_online(void)
+{
+	if (unlikely(!dax_rcu_thread_registered))
+		dax_rcu_register_slow();
+}
+
+static inline void dax_rcu_read_lock(void)
+{
+	dax_rcu_thread_online();
+	urcu_memb_read_lock();
+}
+
+static inline void dax_rcu_read_unlock(void)
+{
+#ifdef UDAX_TSAN
+	__tsan_release(&dax_rcu_tsan_sync);
+#endif
+	urcu_memb_read_unlock();
+}
+
+/* Call at the top of every RCU callback that frees memory. */
+static inline void dax_rcu_before_free(void)
+{
+#ifdef UDAX_TSAN
+	__tsan_acquire(&dax_rcu_tsan_sync);
+#endif
+}
+
+/* Wait for every callback queued so far to have run (tests, teardown). */
+void dax_rcu_barrier(void);
+
+#endif /* UDAX_INDEX_RCU_H */

@@ -114,8 +114,11 @@ static unsigned int shift_for(uint64_t index)
 
 int dax_idx_init(struct dax_index *idx)
 {
+	static atomic_ulong next_id;
+
 	memset(idx, 0, sizeof(*idx));
 	atomic_init(&idx->root, 0);
+	idx->id = atomic_fetch_add(&next_id, 1) + 1;
 	return -pthread_mutex_init(&idx->lock, NULL);
 }
 
@@ -146,7 +149,12 @@ static void node_free_rcu(struct rcu_head *head)
 static void node_retire(struct dax_index *idx, struct dax_idx_node *n)
 {
 	idx->nr_nodes--;
-	urcu_memb_call_rcu(&n->rcu, node_free_rcu);
+	/*
+	 * Before the grace period starts: a reader that begins after it sees
+	 * the new count and drops its cached leaf (see leaf_cache).
+	 */
+	atomic_fetch_add_explicit(&idx->retired, 1, memory_order_release);
+	dax_call_rcu(&n->rcu, node_free_rcu);
 }
 
 static void destroy_subtree(struct dax_idx_node *n)
@@ -178,6 +186,31 @@ void dax_idx_destroy(struct dax_index *idx)
 }
 
 /*
+ * The leaf cache: each thread remembers the last leaf (shift-0 node) it
+ * found a value in, for one index, like a one-entry TLB. Faults and
+ * writeback touch neighbouring pages, so the next lookup usually lands in
+ * the same leaf and costs one slot load instead of a walk from the root.
+ *
+ * Why the cached node is safe to dereference: it is used only inside a
+ * read-side critical section (or under idx->lock) and only if idx->retired
+ * still has the value read before the walk that found it. Every node is
+ * counted in idx->retired before its grace period starts, so if the count
+ * is unchanged no node of this index was retired since: the leaf is still
+ * allocated. A leaf that was emptied holds only zeros (slots are cleared
+ * before a node is unlinked), so a value read from it is current; a zero
+ * proves nothing and falls back to the walk.
+ */
+struct leaf_cache {
+	uint64_t id;	  /* dax_index.id, 0: empty */
+	uint64_t retired; /* dax_index.retired when the leaf was found */
+	uint64_t base;	  /* index >> UDAX_INDEX_SHIFT of the leaf */
+	struct dax_idx_node *leaf;
+};
+
+static __thread struct leaf_cache leaf_cache
+	__attribute__((tls_model("initial-exec")));
+
+/*
  * dax_idx_load() - find the entry covering @cur->index.
  *
  * For order 0, the entry at that index, which may be a PMD entry covering
@@ -194,24 +227,52 @@ dax_entry_t dax_idx_load(struct dax_cursor *cur)
 	unsigned int target = cur->order ? DAX_IDX_PMD_SHIFT : 0;
 	uintptr_t w = slot_read(&cur->idx->root);
 	struct dax_idx_node *n;
+	unsigned int shift;
+
+	struct leaf_cache *lc = &leaf_cache;
+	uint64_t retired;
 
 	cur->node = NULL;
 	cur->slot = NULL;
 	cur->conflict = false;
+	retired = atomic_load_explicit(&cur->idx->retired, memory_order_acquire);
+	if (!cur->order && lc->id == cur->idx->id && lc->retired == retired &&
+	    lc->base == cur->index >> UDAX_INDEX_SHIFT) {
+		unsigned int off = (unsigned int)(cur->index & DAX_IDX_MASK);
+
+		w = slot_read(&lc->leaf->slots[off]);
+		if (dax_slot_is_value(w)) {
+			cur->node = lc->leaf;
+			cur->offset = off;
+			cur->slot = &lc->leaf->slots[off];
+			return w;
+		}
+		w = slot_read(&cur->idx->root);
+	}
 	if (!w)
 		return 0;
 	n = to_node(w);
-	if (cur->index > span_max(n->shift))
+	shift = n->shift;
+	if (cur->index > span_max(shift))
 		return 0;
-	if (n->shift < target) {
+	if (shift < target) {
 		/* The whole (non-empty) tree lies inside this PMD range. */
 		cur->conflict = true;
 		return 0;
 	}
-	for (;;) {
-		unsigned int off = slot_offset(cur->index, n->shift);
+	/*
+	 * A child's shift is its parent's minus UDAX_INDEX_SHIFT: computing
+	 * it saves a dependent load per level on the hottest path.
+	 */
+	for (;; shift -= UDAX_INDEX_SHIFT) {
+		unsigned int off = slot_offset(cur->index, shift);
 
 		w = slot_read(&n->slots[off]);
+		if (likely(dax_slot_is_node(w)) &&
+		    !(cur->order && shift == target)) {
+			n = to_node(w);
+			continue;
+		}
 		if (dax_slot_is_sibling(w)) {
 			off = dax_sibling_offset(w);
 			w = slot_read(&n->slots[off]);
@@ -220,17 +281,20 @@ dax_entry_t dax_idx_load(struct dax_cursor *cur)
 			cur->node = n;
 			cur->offset = off;
 			cur->slot = &n->slots[off];
+			if (!shift) {
+				lc->id = cur->idx->id;
+				lc->retired = retired;
+				lc->base = cur->index >> UDAX_INDEX_SHIFT;
+				lc->leaf = n;
+			}
 			return w;
 		}
-		if (cur->order && n->shift == target) {
+		if (cur->order && shift == target) {
 			for (unsigned int i = 0; i < DAX_IDX_PMD_SLOTS; i++)
 				if (slot_read(&n->slots[off + i]))
 					cur->conflict = true;
-			return 0;
 		}
-		if (!dax_slot_is_node(w))
-			return 0;
-		n = to_node(w);
+		return 0;
 	}
 }
 

@@ -34,9 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <urcu/urcu-memb.h>
-
 #include "entry.h"
+#include "rcu.h" /* first liburcu include: sets _LGPL_SOURCE */
 
 #ifndef UDAX_INDEX_SHIFT
 #define UDAX_INDEX_SHIFT 6
@@ -76,8 +75,11 @@ struct dax_idx_node {
 };
 
 struct dax_index {
+	/* Read by every lookup: kept apart from what the lock dirties. */
 	_Atomic uintptr_t root; /* node pointer (with DAX_SLOT_INTERNAL) or 0 */
-	pthread_mutex_t lock;
+	uint64_t id;		/* unique per dax_idx_init(), never reused */
+	_Atomic uint64_t retired; /* nodes retired so far (leaf cache) */
+	pthread_mutex_t lock __attribute__((aligned(64)));
 	uint64_t nr_entries;	/* value entries; under lock */
 	uint64_t nr_nodes;	/* nodes in the tree; under lock */
 };

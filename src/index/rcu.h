@@ -5,10 +5,12 @@
  *  - a thread is registered with liburcu the first time it reads, and
  *    unregistered when it exits (callers of a library cannot be asked to
  *    register every thread by hand);
- *  - ThreadSanitizer learns the one ordering it cannot see: a node freed
+ *  - ThreadSanitizer learns the orderings it cannot see: a node freed
  *    after a grace period was last read by readers whose read-side critical
- *    sections all ended before the free. Every read-side unlock releases a
- *    shared sync object and every deferred free acquires it first.
+ *    sections all ended before the free, and last written by the updater
+ *    that queued it. Every read-side unlock and every dax_call_rcu()
+ *    releases a shared sync object and every deferred free acquires it
+ *    first.
  *
  * Context: dax_rcu_read_lock() may be nested; it must not be called from a
  * signal handler on a thread that never called it outside one (first use
@@ -18,19 +20,26 @@
 #ifndef UDAX_INDEX_RCU_H
 #define UDAX_INDEX_RCU_H
 
-#ifndef _LGPL_SOURCE
-#define _LGPL_SOURCE /* udax is LGPL: inline liburcu's read-side fast path */
+#include "../util/compiler.h"
+
+/*
+ * udax is LGPL: inline liburcu's read-side fast path. Not under
+ * ThreadSanitizer: the inlined code would be instrumented while the rest
+ * of liburcu is not, and TSan would report liburcu's own plain accesses
+ * to its grace-period word as races.
+ */
+#if !defined(_LGPL_SOURCE) && !defined(UDAX_TSAN)
+#define _LGPL_SOURCE
 #endif
 #include <urcu/urcu-memb.h>
-
-#include "../util/compiler.h"
 
 #ifdef UDAX_TSAN
 #include <sanitizer/tsan_interface.h>
 extern char dax_rcu_tsan_sync;
 #endif
 
-extern __thread int dax_rcu_thread_registered;
+extern __thread int dax_rcu_thread_registered
+	__attribute__((tls_model("initial-exec")));
 void dax_rcu_register_slow(void);
 
 /* Make sure the calling thread is known to liburcu. */
@@ -52,6 +61,22 @@ static inline void dax_rcu_read_unlock(void)
 	__tsan_release(&dax_rcu_tsan_sync);
 #endif
 	urcu_memb_read_unlock();
+}
+
+/*
+ * Queue @func(@head) to run after a grace period. Use this rather than
+ * urcu_memb_call_rcu(): the hand-over to the call_rcu worker goes through
+ * liburcu's uninstrumented queue, so without the release TSan sees the
+ * updater's last writes to the object (e.g. a node's count while it was
+ * unlinked) racing with the free.
+ */
+static inline void dax_call_rcu(struct rcu_head *head,
+				void (*func)(struct rcu_head *head))
+{
+#ifdef UDAX_TSAN
+	__tsan_release(&dax_rcu_tsan_sync);
+#endif
+	urcu_memb_call_rcu(head, func);
 }
 
 /* Call at the top of every RCU callback that frees memory. */

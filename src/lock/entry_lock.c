@@ -150,7 +150,7 @@ dax_entry_t dax_entry_get_unlocked(struct dax_mapping *m,
 		wait_unlocked(m, cur, e);
 	}
 	dax_rcu_read_unlock();
-	return e;
+	return e & ~DAX_ENTRY_WAITERS;
 }
 
 /*
@@ -218,10 +218,13 @@ static void erase_locked(struct dax_mapping *m, struct dax_cursor *cur)
  * replaced by a 4 KiB EMPTY entry.
  * @cur->order DAX_PMD_ORDER: the PMD entry at the aligned @cur->index; if
  * smaller entries exist in its range, fails at once with -EEXIST.
- * With DAX_GRAB_EXISTING, no entry is created.
+ * With DAX_GRAB_EXISTING, no entry is created and none is downgraded:
+ * the entry covering @cur->index is locked as it is (writeback, delete,
+ * mkwrite want the entry, not a new one).
  *
  * Context: no entry lock held; may sleep; allocates outside all locks.
- * Return: 0 with *@entryp the locked entry and @cur on its slot; -EEXIST
+ * Return: 0 with *@entryp the locked entry (WAITERS masked off) and @cur
+ * on its slot; -EEXIST
  * (PMD conflict), -ENOENT (DAX_GRAB_EXISTING and no entry) or -ENOMEM,
  * with nothing locked and the index unchanged.
  */
@@ -250,7 +253,8 @@ retry:
 			    memory_order_acquire, memory_order_relaxed))
 			goto retry;
 		e |= DAX_ENTRY_LOCKED;
-		if (!cur->order && dax_entry_is_pmd(e) &&
+		if (!cur->order && !(flags & DAX_GRAB_EXISTING) &&
+		    dax_entry_is_pmd(e) &&
 		    (dax_entry_is_zero(e) || dax_entry_is_empty(e))) {
 			dax_rcu_read_unlock();
 			if (m->pmd_downgrade)
@@ -262,7 +266,8 @@ retry:
 			goto retry;
 		}
 		dax_rcu_read_unlock();
-		*entryp = e;
+		/* WAITERS is the wait table's business, not the caller's. */
+		*entryp = e & ~DAX_ENTRY_WAITERS;
 		return 0;
 	}
 	dax_rcu_read_unlock();
@@ -284,8 +289,19 @@ retry:
  */
 void dax_entry_unlock(struct dax_mapping *m, struct dax_cursor *cur)
 {
-	uintptr_t old;
+	uintptr_t old = atomic_load_explicit(cur->slot, memory_order_relaxed);
 
+	UDAX_BUG_ON((void)0, !dax_slot_is_value(old) || !dax_entry_locked(old));
+	/*
+	 * Nobody waits: one CAS and no RCU section. We hold the lock, so the
+	 * slot cannot be freed before the CAS, and we do not touch it after.
+	 * If a waiter sets WAITERS meanwhile the CAS fails: slow path.
+	 */
+	if (likely(!(old & DAX_ENTRY_WAITERS)) &&
+	    atomic_compare_exchange_strong_explicit(
+		    cur->slot, &old, old & ~DAX_ENTRY_LOCKED,
+		    memory_order_release, memory_order_relaxed))
+		return;
 	dax_rcu_read_lock();
 	/* Release: what we did under the lock is seen by the next owner. */
 	old = atomic_fetch_and_explicit(cur->slot, ~DAX_ENTRY_LOCKED,
@@ -396,10 +412,18 @@ int dax_entry_invalidate(struct dax_mapping *m, uint64_t index)
 	return 1;
 }
 
-/* dax_entry_tag_set() - tag the entry locked at @cur. May block briefly. */
+/*
+ * dax_entry_tag_set() - tag the entry locked at @cur. May block briefly.
+ * An entry's tags are cleared only by its lock holder (writeback, erase),
+ * so if the bit is already set it stays set while we hold the lock, and
+ * so do the parents' bits above it: no need for the index lock then (a
+ * write fault on a dirty page is the common case).
+ */
 void dax_entry_tag_set(struct dax_mapping *m, struct dax_cursor *cur,
 		       enum dax_tag tag)
 {
+	if (dax_idx_tag_get(cur, tag))
+		return;
 	pthread_mutex_lock(&m->idx.lock);
 	dax_idx_tag_set(cur, tag);
 	pthread_mutex_unlock(&m->idx.lock);

@@ -70,7 +70,8 @@ struct dax_mapping {
 };
 
 /* Flags for dax_entry_grab(). */
-#define DAX_GRAB_EXISTING 0x1 /* lock only an existing entry: no insert */
+#define DAX_GRAB_EXISTING 0x1 /* lock the existing entry as is: no insert,
+			      * no PMD downgrade */
 
 int dax_mapping_init(struct dax_mapping *m);
 void dax_mapping_destroy(struct dax_mapping *m);

@@ -1,0 +1,167 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * io.c - pread, pwrite, ftruncate, fallocate, fsync, fstat.
+ *
+ * @file is the handle, @fst its file state.
+ *
+ * The engine copies with the file's mmap lock held, so a user buffer that
+ * is itself a udax mapping (even of the same range) must not fault during
+ * the copy: the fault would need that lock or an entry lock this thread
+ * may need again. Such buffers go through a bounce buffer, copied to or
+ * from the user buffer with no lock held (faults there are ordinary).
+ * Other buffers are used directly.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+
+#define BOUNCE_SIZE ((size_t)256 << 10)
+
+static bool can_read(const struct udax_file *file)
+{
+	return (file->oflags & O_ACCMODE) != O_WRONLY;
+}
+
+static bool can_write(const struct udax_file *file)
+{
+	return (file->oflags & O_ACCMODE) != O_RDONLY;
+}
+
+ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
+		   uint64_t offset)
+{
+	struct dax_fmap *f;
+	size_t done = 0;
+	char *bounce;
+
+	if (!file || (!buf && len))
+		return -EINVAL;
+	if (!can_read(file))
+		return -EBADF;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	f = &file->fst->fmap;
+	if (!dax_vm_overlaps(buf, len))
+		return dax_read(f, buf, len, offset);
+	bounce = malloc(len < BOUNCE_SIZE ? len : BOUNCE_SIZE);
+	if (!bounce)
+		return -ENOMEM;
+	while (done < len) {
+		size_t n = len - done < BOUNCE_SIZE ? len - done : BOUNCE_SIZE;
+		ssize_t got = dax_read(f, bounce, n, offset + done);
+
+		if (got <= 0) {
+			if (!done && got < 0) {
+				free(bounce);
+				return got;
+			}
+			break;
+		}
+		/* No lock held: faults on a udax buffer are fine here. */
+		memcpy((char *)buf + done, bounce, (size_t)got);
+		done += (size_t)got;
+		if ((size_t)got < n)
+			break;
+	}
+	free(bounce);
+	return (ssize_t)done;
+}
+
+ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
+		    uint64_t offset)
+{
+	struct dax_fmap *f;
+	size_t done = 0;
+	char *bounce;
+
+	if (!file || (!buf && len))
+		return -EINVAL;
+	if (!can_write(file))
+		return -EBADF;
+	if (len > SSIZE_MAX)
+		len = SSIZE_MAX;
+	if (offset + len < offset)
+		return -EFBIG;
+	f = &file->fst->fmap;
+	if (!dax_vm_overlaps(buf, len))
+		return dax_write(f, buf, len, offset);
+	bounce = malloc(len < BOUNCE_SIZE ? len : BOUNCE_SIZE);
+	if (!bounce)
+		return -ENOMEM;
+	while (done < len) {
+		size_t n = len - done < BOUNCE_SIZE ? len - done : BOUNCE_SIZE;
+		ssize_t put;
+
+		memcpy(bounce, (const char *)buf + done, n);
+		put = dax_write(f, bounce, n, offset + done);
+		if (put <= 0) {
+			if (!done && put < 0) {
+				free(bounce);
+				return put;
+			}
+			break;
+		}
+		done += (size_t)put;
+		if ((size_t)put < n)
+			break;
+	}
+	free(bounce);
+	return (ssize_t)done;
+}
+
+int udax_ftruncate(struct udax_file *file, uint64_t size)
+{
+	if (!file)
+		return -EINVAL;
+	if (!can_write(file))
+		return -EBADF;
+	if (size > DAX_FS_MAX_FILE_PAGES << DAX_PAGE_SHIFT)
+		return -EFBIG;
+	return dax_truncate(&file->fst->fmap, size);
+}
+
+int udax_fallocate(struct udax_file *file, int mode, uint64_t offset,
+		   uint64_t len)
+{
+	struct dax_fmap *f;
+
+	if (!file || !len || offset + len < offset)
+		return -EINVAL;
+	if (!can_write(file))
+		return -EBADF;
+	if (mode & ~(UDAX_FALLOC_KEEP_SIZE | UDAX_FALLOC_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	f = &file->fst->fmap;
+	if (mode & UDAX_FALLOC_PUNCH_HOLE) {
+		if (!(mode & UDAX_FALLOC_KEEP_SIZE))
+			return -EINVAL; /* as fallocate(2) */
+		return dax_punch_hole(f, offset, len);
+	}
+	if (offset + len > DAX_FS_MAX_FILE_PAGES << DAX_PAGE_SHIFT)
+		return -EFBIG;
+	return dax_allocate(f, offset, len, mode & UDAX_FALLOC_KEEP_SIZE);
+}
+
+int udax_fsync(struct udax_file *file)
+{
+	int err;
+
+	if (!file)
+		return -EINVAL;
+	err = dax_writeback(&file->fst->fmap, 0, UINT64_MAX);
+	if (!err)
+		err = dax_inode_sync(file->fst->ip);
+	return err;
+}
+
+int udax_fstat(struct udax_file *file, struct stat *st)
+{
+	if (!file || !st)
+		return -EINVAL;
+	dax_inode_stat(file->fst->ip, st);
+	return 0;
+}

@@ -1,0 +1,371 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pool.c - pools and files: create, open, close, unlink, list; and the
+ * per-file state (struct dax_fstate) that binds an inode to the fault
+ * engine and the VM.
+ *
+ * @pool is a pool, @fst a file state, @file a handle. See api.h for the
+ * reference rules.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "api.h"
+
+#define POOL_MIN_SIZE (4ULL << 20)
+
+/* ---- the engine's view of a udax file ---- */
+
+static int fs_iomap_begin(void *file, uint64_t index, uint64_t nr,
+			  unsigned int flags, struct dax_iomap *map)
+{
+	struct dax_fstate *fst = file;
+
+	return dax_inode_iomap(fst->ip, index, nr, flags, map);
+}
+
+static void fs_iomap_end(void *file, struct dax_iomap *map)
+{
+	(void)file;
+	(void)map;
+}
+
+static uint64_t fs_size(void *file)
+{
+	return dax_inode_size(((struct dax_fstate *)file)->ip);
+}
+
+static int fs_set_size(void *file, uint64_t size)
+{
+	return dax_inode_set_size(((struct dax_fstate *)file)->ip, size);
+}
+
+static int fs_free_range(void *file, uint64_t first, uint64_t last)
+{
+	return dax_inode_free_range(((struct dax_fstate *)file)->ip, first,
+				    last);
+}
+
+static int fs_sync(void *file)
+{
+	return dax_inode_sync(((struct dax_fstate *)file)->ip);
+}
+
+static void fs_mmap_lock(void *file, bool exclusive)
+{
+	dax_inode_mmap_lock(((struct dax_fstate *)file)->ip, exclusive);
+}
+
+static void fs_mmap_unlock(void *file, bool exclusive)
+{
+	dax_inode_mmap_unlock(((struct dax_fstate *)file)->ip, exclusive);
+}
+
+static const struct dax_fs_ops udax_fs_ops = {
+	.iomap_begin = fs_iomap_begin,
+	.iomap_end = fs_iomap_end,
+	.size = fs_size,
+	.set_size = fs_set_size,
+	.free_range = fs_free_range,
+	.sync = fs_sync,
+	.mmap_lock = fs_mmap_lock,
+	.mmap_unlock = fs_mmap_unlock,
+};
+
+static void *dev_addr(void *dev, uint64_t block)
+{
+	return dax_dev_block(dev, block);
+}
+
+static void dev_flush(void *dev, uint64_t block, uint64_t nr)
+{
+	dax_dev_persist(dev, dax_dev_block(dev, block), nr << DAX_BLOCK_SHIFT);
+}
+
+static const struct dax_dev_ops udax_dev_ops = {
+	.addr = dev_addr,
+	.flush = dev_flush,
+};
+
+/* ---- file states ---- */
+
+/*
+ * dax_fstate_get() - the state of @ip, created on first use; takes a
+ * reference on it. Consumes the caller's inode reference.
+ * Return: 0 or -ENOMEM (the inode reference is dropped then).
+ */
+int dax_fstate_get(struct udax_pool *pool, struct dax_inode *ip,
+		   struct dax_fstate **fstp)
+{
+	struct dax_fstate *fst;
+	void **priv;
+	int err;
+
+	pthread_mutex_lock(&pool->lock);
+	priv = dax_inode_private(ip);
+	fst = *priv;
+	if (fst) {
+		/* Already open: its state holds an inode reference. */
+		fst->refs++;
+		pool->users++;
+		pthread_mutex_unlock(&pool->lock);
+		dax_fs_iput(pool->fs, ip);
+		*fstp = fst;
+		return 0;
+	}
+	fst = calloc(1, sizeof(*fst));
+	if (!fst) {
+		err = -ENOMEM;
+		goto fail;
+	}
+	fst->pool = pool;
+	fst->ip = ip;
+	err = dax_fmap_init(&fst->fmap, &udax_fs_ops, fst, &dax_vm_ops,
+			    &fst->vf, &udax_dev_ops, pool->dev);
+	if (err) {
+		free(fst);
+		goto fail;
+	}
+	dax_vm_file_init(&fst->vf, &fst->fmap, pool->dev->fd, 0);
+	fst->refs = 1;
+	fst->next = pool->files;
+	pool->files = fst;
+	pool->users++;
+	*priv = fst;
+	pthread_mutex_unlock(&pool->lock);
+	*fstp = fst;
+	return 0;
+fail:
+	pthread_mutex_unlock(&pool->lock);
+	dax_fs_iput(pool->fs, ip);
+	return err;
+}
+
+/* dax_fstate_ref() - one more reference (a new mapping). */
+void dax_fstate_ref(struct dax_fstate *fst)
+{
+	pthread_mutex_lock(&fst->pool->lock);
+	fst->refs++;
+	fst->pool->users++;
+	pthread_mutex_unlock(&fst->pool->lock);
+}
+
+/*
+ * dax_fstate_put() - drop a reference; the last one tears the state down
+ * and releases the inode (freeing an unlinked file's blocks).
+ * Context: no entry lock held; no fault or I/O on the file in progress
+ * by this reference.
+ */
+void dax_fstate_put(struct dax_fstate *fst)
+{
+	struct udax_pool *pool = fst->pool;
+	struct dax_fstate **pp;
+
+	pthread_mutex_lock(&pool->lock);
+	pool->users--;
+	if (--fst->refs) {
+		pthread_mutex_unlock(&pool->lock);
+		return;
+	}
+	for (pp = &pool->files; *pp; pp = &(*pp)->next)
+		if (*pp == fst) {
+			*pp = fst->next;
+			break;
+		}
+	*dax_inode_private(fst->ip) = NULL;
+	pthread_mutex_unlock(&pool->lock);
+	dax_fmap_destroy(&fst->fmap);
+	pthread_mutex_destroy(&fst->vf.lock);
+	dax_fs_iput(pool->fs, fst->ip);
+	free(fst);
+}
+
+/* ---- pools ---- */
+
+static int pool_alloc(struct dax_dev *dev, struct udax_pool **poolp)
+{
+	struct udax_pool *pool = calloc(1, sizeof(*pool));
+	int err;
+
+	if (!pool)
+		return -ENOMEM;
+	pool->dev = dev;
+	err = dax_fs_mount(dev, &pool->fs);
+	if (err) {
+		free(pool);
+		return err;
+	}
+	pthread_mutex_init(&pool->lock, NULL);
+	*poolp = pool;
+	return 0;
+}
+
+int udax_pool_create(const char *path, uint64_t size, struct udax_pool **poolp)
+{
+	struct dax_dev *dev;
+	int err;
+
+	if (!path || !*path || !poolp || size < POOL_MIN_SIZE)
+		return -EINVAL;
+	err = dax_dev_create(path, size, &dev);
+	if (err)
+		return err;
+	err = dax_fs_mkfs(dev, 0);
+	if (!err)
+		err = pool_alloc(dev, poolp);
+	if (err) {
+		dax_dev_close(&dev);
+		unlink(path);
+	}
+	return err;
+}
+
+int udax_pool_open(const char *path, int flags, struct udax_pool **poolp)
+{
+	struct dax_dev *dev;
+	int err;
+
+	if (!path || !*path || !poolp || flags)
+		return -EINVAL;
+	err = dax_dev_open(path, &dev);
+	if (err)
+		return err;
+	err = pool_alloc(dev, poolp);
+	if (err)
+		dax_dev_close(&dev);
+	return err;
+}
+
+int udax_pool_close(struct udax_pool *pool)
+{
+	if (!pool)
+		return -EINVAL;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->users) {
+		pthread_mutex_unlock(&pool->lock);
+		return -EBUSY;
+	}
+	pthread_mutex_unlock(&pool->lock);
+	dax_fs_unmount(&pool->fs);
+	dax_dev_close(&pool->dev);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+	return 0;
+}
+
+static void report_nothing(void *ctx, const char *problem)
+{
+	(void)ctx;
+	(void)problem;
+}
+
+int udax_pool_fsck(const char *path,
+		   void (*report)(void *ctx, const char *problem), void *ctx)
+{
+	struct dax_dev *dev;
+	int err;
+
+	if (!path || !*path)
+		return -EINVAL;
+	if (!report)
+		report = report_nothing;
+	err = dax_dev_open(path, &dev);
+	if (err)
+		return err;
+	err = dax_fs_fsck(dev, report, ctx);
+	dax_dev_close(&dev);
+	return err;
+}
+
+/* ---- files ---- */
+
+static int check_name(const char *name)
+{
+	size_t len;
+
+	if (!name || !*name || strchr(name, '/'))
+		return -EINVAL;
+	len = strnlen(name, DAX_FS_NAME_MAX + 1);
+	return len > DAX_FS_NAME_MAX ? -ENAMETOOLONG : 0;
+}
+
+int udax_open(struct udax_pool *pool, const char *name, int oflags,
+	      mode_t mode, struct udax_file **filep)
+{
+	int acc = oflags & O_ACCMODE, err;
+	struct dax_inode *ip = NULL;
+	struct dax_fstate *fst;
+	struct udax_file *file;
+	const int known = O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_CLOEXEC;
+
+	if (!pool || !filep || (oflags & ~known) || acc == O_ACCMODE)
+		return -EINVAL;
+	err = check_name(name);
+	if (err)
+		return err;
+	if ((oflags & O_TRUNC) && acc == O_RDONLY)
+		return -EINVAL;
+	err = dax_fs_lookup(pool->fs, name, &ip);
+	if (err == -ENOENT && (oflags & O_CREAT))
+		err = dax_fs_create(pool->fs, name, mode & 07777, &ip);
+	else if (!err && (oflags & O_CREAT) && (oflags & O_EXCL)) {
+		dax_fs_iput(pool->fs, ip);
+		return -EEXIST;
+	}
+	if (err)
+		return err;
+	file = calloc(1, sizeof(*file));
+	if (!file) {
+		dax_fs_iput(pool->fs, ip);
+		return -ENOMEM;
+	}
+	err = dax_fstate_get(pool, ip, &fst);
+	if (err) {
+		free(file);
+		return err;
+	}
+	file->fst = fst;
+	file->oflags = oflags;
+	if (oflags & O_TRUNC) {
+		err = dax_truncate(&fst->fmap, 0);
+		if (err) {
+			dax_fstate_put(fst);
+			free(file);
+			return err;
+		}
+	}
+	*filep = file;
+	return 0;
+}
+
+int udax_close(struct udax_file *file)
+{
+	if (!file)
+		return -EINVAL;
+	dax_fstate_put(file->fst);
+	free(file);
+	return 0;
+}
+
+int udax_unlink(struct udax_pool *pool, const char *name)
+{
+	int err;
+
+	if (!pool)
+		return -EINVAL;
+	err = check_name(name);
+	if (err)
+		return err;
+	return dax_fs_unlink(pool->fs, name);
+}
+
+int udax_list(struct udax_pool *pool,
+	      int (*fn)(void *ctx, const char *name, uint64_t size), void *ctx)
+{
+	if (!pool || !fn)
+		return -EINVAL;
+	return dax_fs_readdir(pool->fs, fn, ctx);
+}

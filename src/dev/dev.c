@@ -1,0 +1,220 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * dev.c - open, map and persist a pool device through libpmem2.
+ *
+ * @dev is the device. Persisting is flush (write back the CPU caches or
+ * the page cache for the range) followed by drain (wait for it); a caller
+ * that persists several ranges may flush each and drain once.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <libpmem2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "dev.h"
+
+/* Map a libpmem2 error (negative, its own codes) to -errno. */
+static int pmem2_errno(int ret)
+{
+	int err = pmem2_err_to_errno(ret);
+
+	return err > 0 ? -err : (err < 0 ? err : -EIO);
+}
+
+static int dev_map(struct dax_dev *dev)
+{
+	struct pmem2_config *cfg = NULL;
+	int ret;
+
+	ret = pmem2_source_from_fd(&dev->src, dev->fd);
+	if (ret)
+		return pmem2_errno(ret);
+	ret = pmem2_config_new(&cfg);
+	if (ret)
+		return pmem2_errno(ret);
+	/* Any granularity will do: we persist with what libpmem2 gives. */
+	ret = pmem2_config_set_required_store_granularity(
+		cfg, PMEM2_GRANULARITY_PAGE);
+	if (!ret)
+		ret = pmem2_config_set_length(cfg, dev->size);
+	if (!ret)
+		ret = pmem2_map_new(&dev->map, cfg, dev->src);
+	pmem2_config_delete(&cfg);
+	if (ret)
+		return pmem2_errno(ret);
+	dev->base = pmem2_map_get_address(dev->map);
+	dev->granularity = pmem2_map_get_store_granularity(dev->map);
+	dev->persist = pmem2_get_persist_fn(dev->map);
+	dev->flush = pmem2_get_flush_fn(dev->map);
+	dev->drain = pmem2_get_drain_fn(dev->map);
+	return 0;
+}
+
+static void dev_free(struct dax_dev *dev)
+{
+	if (dev->map)
+		pmem2_map_delete(&dev->map);
+	if (dev->src)
+		pmem2_source_delete(&dev->src);
+	if (dev->fd >= 0)
+		close(dev->fd); /* drops the flock too */
+	free(dev);
+}
+
+/* Open @path, lock it exclusively, find its size; map it. */
+static int dev_setup(int fd, uint64_t size, struct dax_dev **devp)
+{
+	struct dax_dev *dev;
+	struct stat st;
+	int err;
+
+	dev = calloc(1, sizeof(*dev));
+	if (!dev) {
+		close(fd);
+		return -ENOMEM;
+	}
+	dev->fd = fd;
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	if (fstat(fd, &st)) {
+		err = -errno;
+		goto fail;
+	}
+	dev->devdax = S_ISCHR(st.st_mode);
+	if (!size) {
+		if (dev->devdax) {
+			struct pmem2_source *src;
+			size_t sz;
+
+			err = pmem2_source_from_fd(&src, fd);
+			if (err) {
+				err = pmem2_errno(err);
+				goto fail;
+			}
+			err = pmem2_source_size(src, &sz);
+			pmem2_source_delete(&src);
+			if (err) {
+				err = pmem2_errno(err);
+				goto fail;
+			}
+			size = sz;
+		} else if (S_ISREG(st.st_mode)) {
+			size = (uint64_t)st.st_size;
+		} else {
+			err = -ENODEV;
+			goto fail;
+		}
+	}
+	size &= ~(DAX_BLOCK_SIZE - 1);
+	if (!size) {
+		err = -EINVAL;
+		goto fail;
+	}
+	dev->size = size;
+	dev->nr_blocks = size >> DAX_BLOCK_SHIFT;
+	err = dev_map(dev);
+	if (err)
+		goto fail;
+	*devp = dev;
+	return 0;
+fail:
+	dev_free(dev);
+	return err;
+}
+
+/*
+ * dax_dev_create() - create a new pool file of @size bytes at @path
+ * (sparse) and map it. Fails with -EEXIST if @path exists.
+ * Return: 0 or -errno.
+ */
+int dax_dev_create(const char *path, uint64_t size, struct dax_dev **devp)
+{
+	int fd, err;
+
+	if (!path || !devp || size < DAX_BLOCK_SIZE)
+		return -EINVAL;
+	fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)size)) {
+		err = -errno;
+		close(fd);
+		unlink(path);
+		return err;
+	}
+	err = dev_setup(fd, size, devp);
+	if (err)
+		unlink(path);
+	return err;
+}
+
+/*
+ * dax_dev_open() - open and map an existing pool file or DAX device.
+ * Return: 0, -EBUSY if another opener holds it, or -errno.
+ */
+int dax_dev_open(const char *path, struct dax_dev **devp)
+{
+	int fd;
+
+	if (!path || !devp)
+		return -EINVAL;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	return dev_setup(fd, 0, devp);
+}
+
+/* dax_dev_close() - unmap, unlock and close; NULLs *@devp. */
+void dax_dev_close(struct dax_dev **devp)
+{
+	if (!devp || !*devp)
+		return;
+	dev_free(*devp);
+	*devp = NULL;
+}
+
+/*
+ * dax_dev_flush() / dax_dev_drain() / dax_dev_persist() - make stores to
+ * [@addr, @addr + @len) durable: flush starts it, drain waits for every
+ * flush so far, persist is both.
+ */
+void dax_dev_flush(struct dax_dev *dev, const void *addr, size_t len)
+{
+	if (!len)
+		return;
+	dev->flush(addr, len);
+	if (dev->record)
+		dev->record(dev->record_ctx, (uint64_t)((const char *)addr -
+							 dev->base),
+			    len);
+}
+
+void dax_dev_drain(struct dax_dev *dev)
+{
+	dev->drain();
+}
+
+void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len)
+{
+	dax_dev_flush(dev, addr, len);
+	dax_dev_drain(dev);
+}
+
+const char *dax_dev_granularity_name(const struct dax_dev *dev)
+{
+	switch (dev->granularity) {
+	case PMEM2_GRANULARITY_BYTE:
+		return "byte";
+	case PMEM2_GRANULARITY_CACHE_LINE:
+		return "cache line";
+	default:
+		return "page";
+	}
+}

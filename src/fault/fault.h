@@ -1,0 +1,230 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fault.h - the fault engine: page faults, holes, copy-on-write, mkwrite,
+ * synchronous faults, writeback, truncate and the read/write path of one
+ * file mapping, built on the entry locks (src/lock).
+ *
+ * @f is a struct dax_fmap: one file's entry index plus the three tables the
+ * engine works through, so that tests can drive it with an in-memory
+ * filesystem and a recording VM and force any interleaving:
+ *
+ *   fs_ops   what the filesystem knows: size, extents (hole, mapped, or
+ *            allocate on write), block freeing, metadata commit, and the
+ *            per-file mmap lock (shared for faults and read/write,
+ *            exclusive for truncate and punch hole);
+ *   vm_ops   what the MMU does: insert a block or the zero page into one
+ *            region, a private copy into one region, make a mapping
+ *            writable; zap or write-protect a range in every region;
+ *   dev_ops  the device: address of a block, flush a range of blocks.
+ *
+ * @vmf describes one fault: the region, the file page index, the access.
+ *
+ * Lock order: fs mmap lock -> entry lock -> index lock / fs internal
+ * locks. vm_ops and dev_ops are called with an entry lock held and must
+ * not take entry locks themselves (nor fault into udax mappings).
+ */
+#ifndef UDAX_FAULT_FAULT_H
+#define UDAX_FAULT_FAULT_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "../lock/entry_lock.h"
+
+#define DAX_PAGE_SIZE ((uint64_t)1 << DAX_PAGE_SHIFT)
+
+/* What iomap_begin found or made for a range of pages. */
+enum dax_iomap_type {
+	DAX_IOMAP_HOLE,	  /* no blocks: reads see zeros */
+	DAX_IOMAP_MAPPED, /* blocks from @block on */
+};
+
+#define DAX_IOMAP_F_NEW 0x1   /* blocks allocated by this call */
+#define DAX_IOMAP_F_DIRTY 0x2 /* metadata changed, not yet durable */
+
+struct dax_iomap {
+	enum dax_iomap_type type;
+	uint64_t index; /* first page of the extent (<= requested index) */
+	uint64_t nr;	/* pages in the extent */
+	uint64_t block; /* device block of @index when MAPPED */
+	unsigned int flags;
+};
+
+/* Flags to iomap_begin. */
+#define DAX_IOMAP_WRITE 0x1 /* allocate blocks for holes */
+#define DAX_IOMAP_FAULT 0x2 /* called from a page fault */
+
+struct dax_fs_ops {
+	/*
+	 * Describe the extent containing page @index, looking at most @nr
+	 * pages ahead; with DAX_IOMAP_WRITE allocate (zeroed) blocks for a
+	 * hole, as many of the @nr as it can from @index on, preferring one
+	 * 2 MiB-aligned extent when @nr is DAX_PMD_NR. Return 0 or -errno
+	 * (-ENOSPC when no block is left).
+	 */
+	int (*iomap_begin)(void *file, uint64_t index, uint64_t nr,
+			   unsigned int flags, struct dax_iomap *map);
+	/* Done with @map (may be NULL). */
+	void (*iomap_end)(void *file, struct dax_iomap *map);
+	/* File size in bytes. */
+	uint64_t (*size)(void *file);
+	/* Set the size (truncate); blocks beyond are freed by free_range. */
+	int (*set_size)(void *file, uint64_t size);
+	/* Free the blocks of pages [first, last]: they are mapped nowhere. */
+	int (*free_range)(void *file, uint64_t first, uint64_t last);
+	/* Make metadata durable (synchronous faults); 0 or -errno. */
+	int (*sync)(void *file);
+	/* The per-file mmap lock ("invalidate lock"). */
+	void (*mmap_lock)(void *file, bool exclusive);
+	void (*mmap_unlock)(void *file, bool exclusive);
+};
+
+/* Flags to vm insert. */
+#define DAX_VM_WRITE 0x1 /* map writable */
+#define DAX_VM_ZERO 0x2	 /* map the (huge) zero page, read-only */
+
+struct dax_vm_ops {
+	/* Map @index (order 0 or DAX_PMD_ORDER) in @region. 0 or -errno. */
+	int (*insert)(void *vm, void *region, uint64_t index,
+		      unsigned int order, uint64_t block, unsigned int flags);
+	/*
+	 * Map a private, writable copy of @src (DAX_PAGE_SIZE bytes, or
+	 * zeros if NULL) at @index in @region. 0 or -errno.
+	 */
+	int (*insert_private)(void *vm, void *region, uint64_t index,
+			      const void *src);
+	/* Make the existing mapping of @index in @region writable. */
+	int (*mkwrite)(void *vm, void *region, uint64_t index,
+		       unsigned int order);
+	/*
+	 * Unmap pages [first, last] from every region of this file; with
+	 * @even_private also private copies (truncate), else only mappings
+	 * of the file's blocks and zero pages.
+	 */
+	void (*zap)(void *vm, uint64_t first, uint64_t last, bool even_private);
+	/* Write-protect pages [first, last] in every shared region. */
+	void (*mkclean)(void *vm, uint64_t first, uint64_t last);
+};
+
+struct dax_dev_ops {
+	/* Address of @block in the device mapping. */
+	void *(*addr)(void *dev, uint64_t block);
+	/* Make @nr blocks from @block durable (flush caches, drain). */
+	void (*flush)(void *dev, uint64_t block, uint64_t nr);
+};
+
+/* Access flags of a fault. */
+#define DAX_VMF_WRITE 0x1  /* a store */
+#define DAX_VMF_SHARED 0x2 /* MAP_SHARED region (else private: CoW) */
+#define DAX_VMF_SYNC 0x4   /* MAP_SYNC region */
+
+struct dax_vmf {
+	void *region;
+	uint64_t index;	   /* file page of the access */
+	unsigned int flags;
+};
+
+/* Fault results (bits), like the kernel's vm_fault_t. */
+#define DAX_FAULT_DONE 0x00	/* mapped or nothing to do: access again */
+#define DAX_FAULT_SIGBUS 0x01	/* beyond EOF, no space, I/O error */
+#define DAX_FAULT_OOM 0x02	/* out of memory */
+#define DAX_FAULT_FALLBACK 0x04 /* PMD fault not possible: use PTE */
+#define DAX_FAULT_RETRY 0x08	/* entry vanished (truncate): access again */
+#define DAX_FAULT_MAJOR 0x10	/* blocks were allocated */
+#define DAX_FAULT_ERROR_MASK (DAX_FAULT_SIGBUS | DAX_FAULT_OOM)
+
+struct dax_fault_stats {
+	atomic_ulong pte;      /* PTE faults handled */
+	atomic_ulong pmd;      /* PMD faults that mapped a PMD */
+	atomic_ulong read;
+	atomic_ulong write;
+	atomic_ulong cow;      /* private copies made */
+	atomic_ulong hole;     /* zero page mapped (PTE or PMD) */
+	atomic_ulong fallback; /* PMD faults that fell back to PTE */
+	atomic_ulong mkwrite;  /* clean read-only pages made writable */
+	atomic_ulong major;    /* faults that allocated blocks */
+	atomic_ulong hole_fill; /* ZERO entries replaced by blocks */
+	atomic_ulong sigbus;
+	atomic_ulong sync;     /* metadata commits for synchronous faults */
+	atomic_ulong writeback; /* entries written back */
+	atomic_ulong zapped_zero; /* ZERO entries invalidated by writes */
+};
+
+/* Named points where a test can stop a thread (hooks build only). */
+enum dax_hook_point {
+	DAX_HOOK_FAULT_GRABBED,	 /* fault: entry locked, fs not asked yet */
+	DAX_HOOK_FAULT_MAPPED,	 /* fault: iomap done, nothing inserted */
+	DAX_HOOK_MKWRITE_GRABBED, /* mkwrite: entry locked */
+	DAX_HOOK_WB_TAGGED,	 /* writeback: DIRTY moved to TOWRITE */
+	DAX_HOOK_WB_CLEANED,	 /* writeback: entry write-protected */
+	DAX_HOOK_WB_FLUSHED,	 /* writeback: flushed, DIRTY still set */
+	DAX_HOOK_RW_MAPPED,	 /* write(2) path: blocks allocated */
+	DAX_HOOK_TRUNC_ZAPPED,	 /* truncate/punch: regions unmapped */
+	DAX_HOOK_NR,
+};
+
+struct dax_fmap;
+typedef void (*dax_hook_fn)(struct dax_fmap *f, enum dax_hook_point point,
+			    uint64_t index, void *arg);
+
+struct dax_fmap {
+	struct dax_mapping m; /* first: entry locks key on its address */
+	const struct dax_fs_ops *fs;
+	void *file;
+	const struct dax_vm_ops *vm;
+	void *vm_ctx;
+	const struct dax_dev_ops *dev;
+	void *dev_ctx;
+	struct dax_fault_stats stats;
+	dax_hook_fn hook;
+	void *hook_arg;
+};
+
+#ifdef UDAX_HOOKS
+#define DAX_HOOK(f, point, index)                                              \
+	do {                                                                   \
+		if ((f)->hook)                                                 \
+			(f)->hook((f), (point), (index), (f)->hook_arg);       \
+	} while (0)
+#else
+#define DAX_HOOK(f, point, index)                                              \
+	do {                                                                   \
+	} while (0)
+#endif
+
+int dax_fmap_init(struct dax_fmap *f, const struct dax_fs_ops *fs, void *file,
+		  const struct dax_vm_ops *vm, void *vm_ctx,
+		  const struct dax_dev_ops *dev, void *dev_ctx);
+void dax_fmap_destroy(struct dax_fmap *f);
+
+int dax_fault(struct dax_fmap *f, const struct dax_vmf *vmf,
+	      unsigned int order);
+int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf);
+int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf);
+int dax_mkwrite(struct dax_fmap *f, const struct dax_vmf *vmf,
+		unsigned int order);
+int dax_writeback(struct dax_fmap *f, uint64_t first, uint64_t last);
+int dax_truncate(struct dax_fmap *f, uint64_t size);
+int dax_punch_hole(struct dax_fmap *f, uint64_t offset, uint64_t len);
+int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
+		 bool keep_size);
+ssize_t dax_read(struct dax_fmap *f, void *buf, size_t len, uint64_t pos);
+ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
+		  uint64_t pos);
+
+/* Internal helpers shared by the engine's files. */
+uint64_t dax_size_pages(struct dax_fmap *f);
+int dax_errno_to_fault(int err);
+void dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last);
+void dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
+			    dax_entry_t entry);
+
+static inline void fault_stat(atomic_ulong *c)
+{
+	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
+}
+
+#endif /* UDAX_FAULT_FAULT_H */

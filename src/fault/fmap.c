@@ -1,0 +1,127 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fmap.c - a file mapping (@f): its entry index, the ops tables it works
+ * through, and the helpers the engine's files share.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fault.h"
+#include "../index/rcu.h"
+#include "../util/compiler.h"
+
+/*
+ * dax_fmap_init() - set up @f for @file, empty.
+ * Return: 0 or -errno.
+ */
+int dax_fmap_init(struct dax_fmap *f, const struct dax_fs_ops *fs, void *file,
+		  const struct dax_vm_ops *vm, void *vm_ctx,
+		  const struct dax_dev_ops *dev, void *dev_ctx)
+{
+	int err;
+
+	if (!fs || !vm || !dev)
+		return -EINVAL;
+	memset(f, 0, sizeof(*f));
+	err = dax_mapping_init(&f->m);
+	if (err)
+		return err;
+	f->m.pmd_downgrade = dax_fmap_pmd_downgrade;
+	f->m.private = f;
+	f->fs = fs;
+	f->file = file;
+	f->vm = vm;
+	f->vm_ctx = vm_ctx;
+	f->dev = dev;
+	f->dev_ctx = dev_ctx;
+	return 0;
+}
+
+/*
+ * dax_fmap_destroy() - drop every entry of @f.
+ * Context: no fault, writeback or I/O runs on @f any more.
+ */
+void dax_fmap_destroy(struct dax_fmap *f)
+{
+	dax_mapping_destroy(&f->m);
+}
+
+/* Pages in the file, counting a partial last page. */
+uint64_t dax_size_pages(struct dax_fmap *f)
+{
+	uint64_t size = f->fs->size(f->file);
+
+	return (size + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT;
+}
+
+/* Turn a filesystem or VM error into a fault result. */
+int dax_errno_to_fault(int err)
+{
+	if (!err)
+		return DAX_FAULT_DONE;
+	if (err == -ENOMEM)
+		return DAX_FAULT_OOM;
+	return DAX_FAULT_SIGBUS;
+}
+
+/*
+ * A PTE fault is about to split a ZERO or EMPTY PMD entry at @index: the
+ * huge zero page may be mapped there, so unmap it everywhere first.
+ * Context: the PMD entry is locked by the caller.
+ */
+void dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
+			    dax_entry_t entry)
+{
+	struct dax_fmap *f = container_of(m, struct dax_fmap, m);
+
+	if (dax_entry_is_zero(entry))
+		f->vm->zap(f->vm_ctx, index, index + DAX_PMD_NR - 1, false);
+}
+
+/*
+ * dax_unmap_entries() - unmap pages [first, last] from every region and
+ * delete their entries, waiting for entry locks and waking all waiters:
+ * what truncate and punch hole do before the filesystem frees blocks.
+ * A PMD entry reaching outside the range is written back if dirty, then
+ * deleted whole, and its whole range unmapped (the pages outside fault
+ * back in as 4 KiB pages).
+ *
+ * Context: fs mmap lock held exclusive, so no fault inserts entries; only
+ * writeback can still hold entry locks, and deletion waits for it.
+ */
+void dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last)
+{
+	uint64_t index = first;
+	dax_entry_t e;
+
+	f->vm->zap(f->vm_ctx, first, last, true);
+	DAX_HOOK(f, DAX_HOOK_TRUNC_ZAPPED, first);
+	for (;;) {
+		bool found;
+
+		dax_rcu_read_lock();
+		found = dax_idx_next_entry(&f->m.idx, &index, last, &e);
+		dax_rcu_read_unlock();
+		if (!found)
+			break;
+		if (dax_entry_is_pmd(e) &&
+		    (index < first || index + DAX_PMD_NR - 1 > last)) {
+			f->vm->zap(f->vm_ctx, index, index + DAX_PMD_NR - 1,
+				   false);
+			/*
+			 * Its pages outside [first, last] stay in the file,
+			 * but its DIRTY tag goes with it: write it back first
+			 * (as the kernel's filesystems do before a punch), or
+			 * stores made through the 2 MiB mapping would never
+			 * be flushed. Nothing dirties it again meanwhile:
+			 * faults and mkwrite wait for the mmap lock, and its
+			 * mappings are gone.
+			 */
+			dax_writeback(f, index, index + DAX_PMD_NR - 1);
+		}
+		dax_entry_delete(&f->m, index);
+		index += (uint64_t)1 << dax_entry_order(e);
+		if (index == 0 || index > last)
+			break;
+	}
+}

@@ -1,0 +1,275 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * pte_fault.c - 4 KiB faults: read, write, private copy-on-write, holes,
+ * hole fill, synchronous (MAP_SYNC) writes, and mkwrite.
+ *
+ * @f is the file mapping, @vmf the fault, @cur the cursor on the entry
+ * we lock, @e its value, @map what the filesystem said.
+ *
+ * The seed's rule: lock the entry *before* asking the filesystem. A read
+ * fault and a write fault on one hole then run one after the other: the
+ * write allocates and maps the block, and the read finds it mapped; or
+ * the read maps the zero page first and the write replaces it (hole fill)
+ * by zapping it everywhere, so no region keeps showing stale zeros.
+ *
+ * Dirty tracking: a page is mapped writable only after its entry is
+ * tagged DIRTY (under the entry lock); writeback clears DIRTY only after
+ * write-protecting the page everywhere, under the same lock.
+ */
+#include <errno.h>
+
+#include "fault.h"
+#include "../util/compiler.h"
+
+/* Entry value for a 4 KiB page at @block. */
+static inline dax_entry_t pte_entry(uint64_t block)
+{
+	return dax_mk_entry(block, 0);
+}
+
+/*
+ * Give up the entry at @cur after a fault: an entry still EMPTY maps
+ * nothing and is erased (so an error leaves nothing half-made); an entry
+ * whose identity changed from the zero page to a block wakes all its
+ * waiters; any other is unlocked, waking the next.
+ */
+static void fault_put_entry(struct dax_fmap *f, struct dax_cursor *cur,
+			    dax_entry_t e, bool filled)
+{
+	if (dax_entry_is_empty(e))
+		__dax_entry_delete(&f->m, cur);
+	else if (filled)
+		dax_entry_replace(&f->m, cur, e);
+	else
+		dax_entry_unlock(&f->m, cur);
+}
+
+/*
+ * Mark the locked entry dirty before a writable mapping of it exists; for
+ * a synchronous fault whose mapping changed metadata, commit that first.
+ * Return: 0 or -errno.
+ */
+static int fault_dirty(struct dax_fmap *f, struct dax_cursor *cur,
+		       const struct dax_iomap *map, bool sync)
+{
+	if (sync && (map->flags & DAX_IOMAP_F_DIRTY)) {
+		int err = f->fs->sync(f->file);
+
+		fault_stat(&f->stats.sync);
+		if (err)
+			return err;
+	}
+	dax_entry_tag_set(&f->m, cur, DAX_TAG_DIRTY);
+	return 0;
+}
+
+/*
+ * dax_pte_fault() - resolve a 4 KiB fault at @vmf->index of @f.
+ *
+ * Read of a hole: the zero page, read-only, in a ZERO entry (no memory
+ * per hole). Write: the filesystem allocates if needed; the page is
+ * mapped writable with its entry DIRTY. Private write: a copy of the
+ * block (or zeros) is mapped into the region alone; the file is not
+ * touched. Beyond EOF: SIGBUS.
+ *
+ * Context: takes the fs mmap lock shared and one entry lock; may sleep.
+ * Return: DAX_FAULT_* bits.
+ */
+int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
+{
+	bool write = vmf->flags & DAX_VMF_WRITE;
+	bool cow = write && !(vmf->flags & DAX_VMF_SHARED);
+	bool sync = write && !cow && (vmf->flags & DAX_VMF_SYNC);
+	DAX_CURSOR(cur, vmf->index, &f->m.idx, 0);
+	struct dax_iomap map = { 0 };
+	bool filled = false;
+	uint64_t block;
+	dax_entry_t e;
+	int ret = DAX_FAULT_DONE, err;
+
+	fault_stat(&f->stats.pte);
+	fault_stat(write ? &f->stats.write : &f->stats.read);
+	f->fs->mmap_lock(f->file, false);
+	/* Truncate holds the mmap lock exclusive: this check is stable. */
+	if (vmf->index >= dax_size_pages(f)) {
+		ret = DAX_FAULT_SIGBUS;
+		goto out;
+	}
+	err = dax_entry_grab(&f->m, &cur, 0, &e);
+	if (err) {
+		ret = dax_errno_to_fault(err);
+		goto out;
+	}
+	DAX_HOOK(f, DAX_HOOK_FAULT_GRABBED, vmf->index);
+
+	err = f->fs->iomap_begin(f->file, vmf->index, 1,
+				 DAX_IOMAP_FAULT |
+					 (write && !cow ? DAX_IOMAP_WRITE : 0),
+				 &map);
+	if (err) {
+		ret = dax_errno_to_fault(err);
+		goto put;
+	}
+	DAX_HOOK(f, DAX_HOOK_FAULT_MAPPED, vmf->index);
+	if (map.flags & DAX_IOMAP_F_NEW) {
+		ret |= DAX_FAULT_MAJOR;
+		fault_stat(&f->stats.major);
+	}
+	block = map.block + (vmf->index - map.index);
+
+	if (cow) {
+		const void *src = NULL;
+
+		if (map.type == DAX_IOMAP_MAPPED)
+			src = f->dev->addr(f->dev_ctx, block);
+		/* Copy under the entry lock: the block cannot be freed. */
+		err = f->vm->insert_private(f->vm_ctx, vmf->region, vmf->index,
+					    src);
+		fault_stat(&f->stats.cow);
+		goto end;
+	}
+
+	if (map.type == DAX_IOMAP_HOLE) {
+		if (write || !(dax_entry_is_zero(e) || dax_entry_is_empty(e))) {
+			/* A write got no block, or fs and index disagree. */
+			err = -EIO;
+			goto end;
+		}
+		if (!dax_entry_is_zero(e))
+			e = dax_entry_update(&f->m, &cur,
+					     dax_mk_entry(0, DAX_ENTRY_ZERO));
+		err = f->vm->insert(f->vm_ctx, vmf->region, vmf->index, 0, 0,
+				    DAX_VM_ZERO);
+		fault_stat(&f->stats.hole);
+		goto end;
+	}
+
+	if (dax_entry_is_pmd(e)) {
+		/* A 2 MiB mapping covers us: map our 4 KiB of it. */
+		uint64_t pidx = vmf->index & DAX_PMD_MASK;
+
+		if (dax_entry_block(e) + (vmf->index - pidx) != block) {
+			err = -EIO;
+			goto end;
+		}
+	} else if (dax_entry_is_zero(e) || dax_entry_is_empty(e) ||
+		   dax_entry_block(e) != block) {
+		if (dax_entry_is_zero(e)) {
+			/* Hole fill: nobody may keep the zero page here. */
+			f->vm->zap(f->vm_ctx, vmf->index, vmf->index, false);
+			filled = true;
+			fault_stat(&f->stats.hole_fill);
+		}
+		e = dax_entry_update(&f->m, &cur, pte_entry(block));
+	}
+	if (write) {
+		err = fault_dirty(f, &cur, &map, sync);
+		if (err)
+			goto end;
+	}
+	err = f->vm->insert(f->vm_ctx, vmf->region, vmf->index, 0, block,
+			    write ? DAX_VM_WRITE : 0);
+end:
+	f->fs->iomap_end(f->file, &map);
+	ret |= dax_errno_to_fault(err);
+put:
+	fault_put_entry(f, &cur, e, filled);
+out:
+	f->fs->mmap_unlock(f->file, false);
+	if (ret & DAX_FAULT_SIGBUS)
+		fault_stat(&f->stats.sigbus);
+	return ret;
+}
+
+/*
+ * A store through a MAP_SYNC region is about to make the block(s) of the
+ * locked entry writable without a fault that allocated them: their
+ * allocation (by write(2), or a fault through a region without MAP_SYNC)
+ * may still not be durable. Ask the filesystem, as the write fault does,
+ * and commit first if so.
+ * Return: 0 or -errno.
+ */
+static int mkwrite_sync(struct dax_fmap *f, uint64_t index, unsigned int order)
+{
+	struct dax_iomap map = { 0 };
+	int err;
+
+	err = f->fs->iomap_begin(f->file, index, (uint64_t)1 << order,
+				 DAX_IOMAP_FAULT | DAX_IOMAP_WRITE, &map);
+	if (err)
+		return err;
+	if (map.flags & DAX_IOMAP_F_DIRTY) {
+		err = f->fs->sync(f->file);
+		fault_stat(&f->stats.sync);
+	}
+	f->fs->iomap_end(f->file, &map);
+	return err;
+}
+
+/*
+ * dax_mkwrite() - a store hit a clean, read-only mapping of a block at
+ * @vmf->index (of a mapping of @order): tag the entry DIRTY under its
+ * lock, then make the mapping writable (the seed's dax_pfn_mkwrite). If
+ * the entry is gone, truncate or punch hole won the race: the access is
+ * retried and faults anew. If it is now a hole or placeholder, this is a
+ * write fault. In a MAP_SYNC region, metadata that is not durable yet is
+ * committed before the mapping becomes writable (mkwrite_sync).
+ *
+ * Context: takes the fs mmap lock shared and one entry lock; may sleep.
+ * Return: DAX_FAULT_* bits.
+ */
+int dax_mkwrite(struct dax_fmap *f, const struct dax_vmf *vmf,
+		unsigned int order)
+{
+	DAX_CURSOR(cur, vmf->index, &f->m.idx, 0);
+	dax_entry_t e;
+	int ret, err;
+
+	if (!(vmf->flags & DAX_VMF_SHARED))
+		return dax_pte_fault(f, vmf); /* private: copy on write */
+	f->fs->mmap_lock(f->file, false);
+	if (vmf->index >= dax_size_pages(f)) {
+		f->fs->mmap_unlock(f->file, false);
+		fault_stat(&f->stats.sigbus);
+		return DAX_FAULT_SIGBUS;
+	}
+	err = dax_entry_grab(&f->m, &cur, DAX_GRAB_EXISTING, &e);
+	if (err) {
+		f->fs->mmap_unlock(f->file, false);
+		return err == -ENOENT ? DAX_FAULT_RETRY
+				      : dax_errno_to_fault(err);
+	}
+	DAX_HOOK(f, DAX_HOOK_MKWRITE_GRABBED, vmf->index);
+	if (dax_entry_is_zero(e) || dax_entry_is_empty(e)) {
+		dax_entry_unlock(&f->m, &cur);
+		f->fs->mmap_unlock(f->file, false);
+		return dax_pte_fault(f, vmf);
+	}
+	if (order && !dax_entry_is_pmd(e)) {
+		/* The PMD mapping was split meanwhile: fault again. */
+		ret = DAX_FAULT_RETRY;
+		goto unlock;
+	}
+	if (vmf->flags & DAX_VMF_SYNC) {
+		err = mkwrite_sync(f, order ? vmf->index & DAX_PMD_MASK
+					    : vmf->index,
+				   order);
+		if (err) {
+			ret = dax_errno_to_fault(err);
+			goto unlock;
+		}
+	}
+	dax_entry_tag_set(&f->m, &cur, DAX_TAG_DIRTY);
+	err = f->vm->mkwrite(f->vm_ctx, vmf->region,
+			     order ? vmf->index & DAX_PMD_MASK : vmf->index,
+			     order);
+	/* Not mapped any more (zapped): let the access fault again. */
+	ret = err == -ENOENT ? DAX_FAULT_RETRY : dax_errno_to_fault(err);
+	fault_stat(&f->stats.mkwrite);
+unlock:
+	dax_entry_unlock(&f->m, &cur);
+	f->fs->mmap_unlock(f->file, false);
+	if (ret & DAX_FAULT_SIGBUS)
+		fault_stat(&f->stats.sigbus);
+	return ret;
+}

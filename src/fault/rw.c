@@ -1,0 +1,243 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * rw.c - read(2)/write(2) on a DAX file (the kernel's dax_iomap_rw): data
+ * is copied straight between the caller's buffer and the blocks.
+ *
+ * @f is the file mapping, @map the extent being copied.
+ *
+ * The one interaction with mappings: a write that allocates blocks may
+ * land where a read fault mapped the zero page (a hole). Every ZERO entry
+ * in the newly allocated range is therefore locked, unmapped everywhere
+ * and deleted before the data is copied, so no region keeps showing zeros
+ * over written data. The entry lock orders this against a fault in
+ * progress: a fault that saw the hole finishes first and its zero page is
+ * then removed; a fault that starts later finds the block.
+ *
+ * The buffer must not be a udax mapping (that would fault while we hold
+ * the mmap lock): the API layer bounces or prefaults.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fault.h"
+#include "../index/rcu.h"
+
+/* Remove zero-page entries (and stale placeholders) in [first, last]. */
+static void invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
+				    uint64_t last)
+{
+	uint64_t index = first;
+	dax_entry_t e;
+
+	for (;;) {
+		DAX_CURSOR(cur, 0, &f->m.idx, 0);
+		uint64_t next;
+		bool found;
+
+		dax_rcu_read_lock();
+		found = dax_idx_next_entry(&f->m.idx, &index, last, &e);
+		dax_rcu_read_unlock();
+		if (!found)
+			break;
+		/* Lock even entries that look like blocks: a fault may be
+		 * turning a placeholder into a zero page right now. */
+		cur.index = index;
+		next = index + 1;
+		if (dax_entry_grab(&f->m, &cur, DAX_GRAB_EXISTING, &e) == 0) {
+			uint64_t eidx = dax_idx_entry_index(&cur, e);
+			uint64_t nr = (uint64_t)1 << dax_entry_order(e);
+
+			next = eidx + nr;
+			if (dax_entry_is_zero(e) || dax_entry_is_empty(e)) {
+				if (dax_entry_is_zero(e))
+					f->vm->zap(f->vm_ctx, eidx,
+						   eidx + nr - 1, false);
+				__dax_entry_delete(&f->m, &cur);
+				fault_stat(&f->stats.zapped_zero);
+			} else {
+				dax_entry_unlock(&f->m, &cur);
+			}
+		}
+		if (next == 0 || next > last || next <= index)
+			break;
+		index = next;
+	}
+}
+
+/*
+ * dax_read() - copy up to @len bytes at @pos of @f's file into @buf;
+ * holes read as zeros.
+ * Context: takes the fs mmap lock shared; no entry lock.
+ * Return: bytes read (0 at or beyond EOF) or -errno.
+ */
+ssize_t dax_read(struct dax_fmap *f, void *buf, size_t len, uint64_t pos)
+{
+	uint64_t size, done = 0;
+	int err = 0;
+
+	f->fs->mmap_lock(f->file, false);
+	size = f->fs->size(f->file);
+	if (pos >= size)
+		goto out;
+	if (len > size - pos)
+		len = (size_t)(size - pos);
+	while (done < len) {
+		uint64_t at = pos + done, index = at >> DAX_PAGE_SHIFT;
+		uint64_t last = (pos + len - 1) >> DAX_PAGE_SHIFT;
+		struct dax_iomap map = { 0 };
+		uint64_t n;
+
+		err = f->fs->iomap_begin(f->file, index, last - index + 1, 0,
+					 &map);
+		if (err)
+			break;
+		n = ((map.index + map.nr) << DAX_PAGE_SHIFT) - at;
+		if (n > len - done)
+			n = len - done;
+		if (map.type == DAX_IOMAP_HOLE) {
+			memset((char *)buf + done, 0, n);
+		} else {
+			char *src = f->dev->addr(f->dev_ctx,
+						 map.block + (index - map.index));
+
+			memcpy((char *)buf + done,
+			       src + (at & (DAX_PAGE_SIZE - 1)), n);
+		}
+		f->fs->iomap_end(f->file, &map);
+		done += n;
+	}
+out:
+	f->fs->mmap_unlock(f->file, false);
+	return done ? (ssize_t)done : err;
+}
+
+/*
+ * dax_write() - copy @len bytes from @buf to @pos of @f's file,
+ * allocating blocks as needed and growing the file; the data is flushed
+ * to the device before returning (like the kernel's flushcache copy).
+ * Context: takes the fs mmap lock (exclusive when the write grows the
+ * file, so concurrent extending writes cannot shrink each other); takes
+ * entry locks to invalidate zero pages; may sleep.
+ * Return: bytes written, or -errno if none (-ENOSPC, -EFBIG).
+ */
+ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
+		  uint64_t pos)
+{
+	uint64_t end = pos + len, size, done = 0;
+	bool grow;
+	int err = 0;
+
+	if (end < pos)
+		return -EFBIG;
+	if (!len)
+		return 0;
+	f->fs->mmap_lock(f->file, false);
+	grow = end > f->fs->size(f->file);
+	if (grow) {
+		f->fs->mmap_unlock(f->file, false);
+		f->fs->mmap_lock(f->file, true);
+	}
+	size = f->fs->size(f->file);
+	if (pos > size) {
+		/* The gap reads as zeros: clear the old partial page. */
+		uint64_t off = size & (DAX_PAGE_SIZE - 1);
+
+		if (off) {
+			struct dax_iomap map = { 0 };
+			uint64_t index = size >> DAX_PAGE_SHIFT;
+
+			err = f->fs->iomap_begin(f->file, index, 1, 0, &map);
+			if (err)
+				goto out;
+			if (map.type == DAX_IOMAP_MAPPED) {
+				uint64_t b = map.block + (index - map.index);
+
+				memset((char *)f->dev->addr(f->dev_ctx, b) + off,
+				       0, DAX_PAGE_SIZE - off);
+				f->dev->flush(f->dev_ctx, b, 1);
+			}
+			f->fs->iomap_end(f->file, &map);
+		}
+	}
+	while (done < len) {
+		uint64_t at = pos + done, index = at >> DAX_PAGE_SHIFT;
+		uint64_t last = (end - 1) >> DAX_PAGE_SHIFT;
+		struct dax_iomap map = { 0 };
+		uint64_t n, nr_pages, block;
+		char *dst;
+
+		err = f->fs->iomap_begin(f->file, index, last - index + 1,
+					 DAX_IOMAP_WRITE, &map);
+		if (err)
+			break;
+		if (map.type != DAX_IOMAP_MAPPED) {
+			f->fs->iomap_end(f->file, &map);
+			err = -EIO;
+			break;
+		}
+		DAX_HOOK(f, DAX_HOOK_RW_MAPPED, index);
+		n = ((map.index + map.nr) << DAX_PAGE_SHIFT) - at;
+		if (n > len - done)
+			n = len - done;
+		nr_pages = ((at + n - 1) >> DAX_PAGE_SHIFT) - index + 1;
+		if (map.flags & DAX_IOMAP_F_NEW)
+			invalidate_zero_entries(f, index, index + nr_pages - 1);
+		block = map.block + (index - map.index);
+		dst = f->dev->addr(f->dev_ctx, block);
+		memcpy(dst + (at & (DAX_PAGE_SIZE - 1)), (const char *)buf + done,
+		       n);
+		f->dev->flush(f->dev_ctx, block, nr_pages);
+		f->fs->iomap_end(f->file, &map);
+		done += n;
+	}
+	if (done && pos + done > f->fs->size(f->file)) {
+		int e2 = f->fs->set_size(f->file, pos + done);
+
+		if (e2 && !err)
+			err = e2;
+	}
+out:
+	f->fs->mmap_unlock(f->file, grow);
+	return done ? (ssize_t)done : err;
+}
+
+/*
+ * dax_allocate() - give bytes [@offset, @offset + @len) of @f's file
+ * blocks (fallocate mode 0), growing the file unless @keep_size. Like a
+ * write of zeros, minus the copy: zero-page entries in newly allocated
+ * ranges are invalidated so mappings see the (zeroed) blocks.
+ * Context: takes the fs mmap lock exclusive; may sleep.
+ * Return: 0 or -errno (-ENOSPC: what was allocated stays allocated).
+ */
+int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
+		 bool keep_size)
+{
+	uint64_t end = offset + len, index, last;
+	int err = 0;
+
+	if (!len || end < offset)
+		return -EINVAL;
+	index = offset >> DAX_PAGE_SHIFT;
+	last = (end - 1) >> DAX_PAGE_SHIFT;
+	f->fs->mmap_lock(f->file, true);
+	while (index <= last) {
+		struct dax_iomap map = { 0 };
+		uint64_t n;
+
+		err = f->fs->iomap_begin(f->file, index, last - index + 1,
+					 DAX_IOMAP_WRITE, &map);
+		if (err)
+			break;
+		n = map.index + map.nr - index;
+		if (n > last - index + 1)
+			n = last - index + 1;
+		if (map.flags & DAX_IOMAP_F_NEW)
+			invalidate_zero_entries(f, index, index + n - 1);
+		f->fs->iomap_end(f->file, &map);
+		index += n;
+	}
+	if (!err && !keep_size && end > f->fs->size(f->file))
+		err = f->fs->set_size(f->file, end);
+	f->fs->mmap_unlock(f->file, true);
+	return err;
+}

@@ -1,0 +1,123 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * truncate.c - truncate and punch hole.
+ *
+ * @f is the file mapping. Both run with the fs mmap lock exclusive, so no
+ * fault or read/write runs; then, in this order: unmap the range from
+ * every region, delete its entries (waiting for entry locks still held
+ * by writeback, and waking all waiters), and only then let the filesystem
+ * free the blocks. A block is therefore never freed while mapped or while
+ * someone holds its entry.
+ *
+ * Partial pages are zeroed on the device, so that bytes cut off by a
+ * truncate never come back when the file grows again.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "fault.h"
+
+/* Zero bytes [pos, end) of one page on the device, if it has a block. */
+static int zero_in_page(struct dax_fmap *f, uint64_t pos, uint64_t end)
+{
+	uint64_t index = pos >> DAX_PAGE_SHIFT;
+	struct dax_iomap map = { 0 };
+	int err;
+
+	if (pos >= end)
+		return 0;
+	err = f->fs->iomap_begin(f->file, index, 1, 0, &map);
+	if (err)
+		return err;
+	if (map.type == DAX_IOMAP_MAPPED) {
+		uint64_t block = map.block + (index - map.index);
+		char *p = f->dev->addr(f->dev_ctx, block);
+
+		memset(p + (pos & (DAX_PAGE_SIZE - 1)), 0, end - pos);
+		f->dev->flush(f->dev_ctx, block, 1);
+	}
+	f->fs->iomap_end(f->file, &map);
+	return 0;
+}
+
+/* Zero from @pos to the end of its page (nothing if @pos is aligned). */
+static int zero_page_tail(struct dax_fmap *f, uint64_t pos)
+{
+	uint64_t off = pos & (DAX_PAGE_SIZE - 1);
+
+	if (!off)
+		return 0;
+	return zero_in_page(f, pos, pos - off + DAX_PAGE_SIZE);
+}
+
+/*
+ * dax_truncate() - set the size of @f's file to @size bytes.
+ * Shrinking unmaps and deletes every entry beyond the new last page and
+ * frees the blocks; growing only zeroes the old partial last page.
+ * Context: takes the fs mmap lock exclusive; may sleep.
+ * Return: 0 or -errno.
+ */
+int dax_truncate(struct dax_fmap *f, uint64_t size)
+{
+	uint64_t old, first;
+	int err = 0;
+
+	f->fs->mmap_lock(f->file, true);
+	old = f->fs->size(f->file);
+	if (size < old) {
+		err = f->fs->set_size(f->file, size);
+		if (err)
+			goto out;
+		err = zero_page_tail(f, size);
+		if (err)
+			goto out;
+		first = (size + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT;
+		dax_unmap_entries(f, first, UINT64_MAX);
+		err = f->fs->free_range(f->file, first, UINT64_MAX);
+	} else if (size > old) {
+		err = zero_page_tail(f, old);
+		if (!err)
+			err = f->fs->set_size(f->file, size);
+	}
+out:
+	f->fs->mmap_unlock(f->file, true);
+	return err;
+}
+
+/*
+ * dax_punch_hole() - deallocate bytes [@offset, @offset + @len) of @f's
+ * file, keeping its size: whole pages lose their blocks, partial pages at
+ * either end are zeroed.
+ * Context: takes the fs mmap lock exclusive; may sleep.
+ * Return: 0 or -errno (-EINVAL for a range that wraps).
+ */
+int dax_punch_hole(struct dax_fmap *f, uint64_t offset, uint64_t len)
+{
+	uint64_t end, size, first, stop;
+	int err = 0;
+
+	if (offset + len < offset)
+		return -EINVAL;
+	f->fs->mmap_lock(f->file, true);
+	size = f->fs->size(f->file);
+	end = offset + len < size ? offset + len : size;
+	if (offset >= end)
+		goto out;
+	first = (offset + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT;
+	stop = end >> DAX_PAGE_SHIFT; /* first page not wholly punched */
+	if (first > stop) {
+		/* Inside one page. */
+		err = zero_in_page(f, offset, end);
+		goto out;
+	}
+	err = zero_in_page(f, offset, first << DAX_PAGE_SHIFT);
+	if (!err && stop < (size + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT)
+		err = zero_in_page(f, stop << DAX_PAGE_SHIFT, end);
+	if (err || first == stop)
+		goto out;
+	dax_unmap_entries(f, first, stop - 1);
+	err = f->fs->free_range(f->file, first, stop - 1);
+out:
+	f->fs->mmap_unlock(f->file, true);
+	return err;
+}

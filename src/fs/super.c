@@ -1,0 +1,319 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * super.c - the superblock and the filesystem's life: mkfs, checking the
+ * superblock, mount (replay, load and check, orphan cleanup), unmount,
+ * statistics.
+ *
+ * @dev is the device, @sb a superblock, @fs the filesystem, @rep where
+ * problems are reported.
+ *
+ * Geometry: an image is fully determined by (nr_blocks, nr_inodes):
+ * geo_compute() lays the areas out back to back and a superblock is valid
+ * only if it says exactly that. A bad magic or version, or a geometry
+ * that is impossible (areas out of order, bigger than the device, no room
+ * for data) is a foreign image: -EINVAL. A checksum mismatch is
+ * corruption: -EUCLEAN.
+ *
+ * Locking: mount and unmount run alone; get_stats takes fs->lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fs_priv.h"
+
+static uint64_t div_up(uint64_t a, uint64_t b)
+{
+	return a / b + (a % b != 0);
+}
+
+/* Lay out an image of @nr_blocks blocks and @nr_inodes inodes in @sb. */
+static void geo_compute(uint64_t nr_blocks, uint64_t nr_inodes,
+			struct dax_fs_super *sb)
+{
+	memset(sb, 0, sizeof(*sb));
+	sb->magic = DAX_FS_MAGIC;
+	sb->version = DAX_FS_VERSION;
+	sb->block_size = DAX_BLOCK_SIZE;
+	sb->nr_blocks = nr_blocks;
+	sb->nr_inodes = nr_inodes;
+	sb->journal_start = 1;
+	sb->journal_blocks = DAX_FS_JOURNAL_BLOCKS;
+	sb->itable_start = sb->journal_start + sb->journal_blocks;
+	sb->itable_blocks = div_up(nr_inodes, DAX_FS_INODES_PER_BLOCK);
+	sb->bitmap_start = sb->itable_start + sb->itable_blocks;
+	sb->bitmap_blocks = div_up(nr_blocks, DAX_FS_BITS_PER_BLOCK);
+	sb->data_start = sb->bitmap_start + sb->bitmap_blocks;
+}
+
+static bool geo_fits(const struct dax_fs_super *sb)
+{
+	return sb->data_start < sb->nr_blocks &&
+	       sb->nr_blocks - sb->data_start >= DAX_FS_MIN_DATA_BLOCKS;
+}
+
+/*
+ * fs_super_check() - read and check the superblock of @dev into @sb.
+ * Context: mount or fsck.
+ * Return: 0; -EINVAL (foreign: magic, version, geometry) or -EUCLEAN
+ * (checksum), reported to @rep.
+ */
+int fs_super_check(struct dax_dev *dev, struct dax_fs_super *sb,
+		   struct fs_report *rep)
+{
+	struct dax_fs_super want;
+
+	memcpy(sb, dax_dev_block(dev, 0), sizeof(*sb));
+	if (sb->magic != DAX_FS_MAGIC) {
+		fs_report(rep, "superblock: bad magic 0x%016llx: not a udax "
+			       "filesystem",
+			  (unsigned long long)sb->magic);
+		return -EINVAL;
+	}
+	if (sb->version != DAX_FS_VERSION) {
+		fs_report(rep, "superblock: unsupported version %u (want %u)",
+			  sb->version, DAX_FS_VERSION);
+		return -EINVAL;
+	}
+	if (fs_csum(sb, sizeof(*sb), offsetof(struct dax_fs_super, csum)) !=
+	    sb->csum) {
+		fs_report(rep, "superblock: checksum mismatch");
+		return -EUCLEAN;
+	}
+	if (sb->nr_blocks > dev->nr_blocks) {
+		fs_report(rep,
+			  "superblock: filesystem has %llu blocks, the device "
+			  "only %llu (truncated image?)",
+			  (unsigned long long)sb->nr_blocks,
+			  (unsigned long long)dev->nr_blocks);
+		return -EINVAL;
+	}
+	if (!sb->nr_inodes || sb->nr_inodes > DAX_FS_MAX_INODES) {
+		fs_report(rep, "superblock: impossible inode count %llu",
+			  (unsigned long long)sb->nr_inodes);
+		return -EINVAL;
+	}
+	geo_compute(sb->nr_blocks, sb->nr_inodes, &want);
+	want.mkfs_time = sb->mkfs_time;
+	want.csum = sb->csum;
+	if (memcmp(&want, sb, sizeof(want)) || !geo_fits(sb)) {
+		fs_report(rep,
+			  "superblock: impossible geometry (blocks %llu, "
+			  "inodes %llu, journal %llu+%llu, inode table "
+			  "%llu+%llu, bitmap %llu+%llu, data from %llu)",
+			  (unsigned long long)sb->nr_blocks,
+			  (unsigned long long)sb->nr_inodes,
+			  (unsigned long long)sb->journal_start,
+			  (unsigned long long)sb->journal_blocks,
+			  (unsigned long long)sb->itable_start,
+			  (unsigned long long)sb->itable_blocks,
+			  (unsigned long long)sb->bitmap_start,
+			  (unsigned long long)sb->bitmap_blocks,
+			  (unsigned long long)sb->data_start);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/*
+ * fs_new() - an empty in-memory filesystem for @dev with the geometry of
+ * (checked) @sb: no inode loaded yet. @fsck makes a check-only copy that
+ * has no journal buffer and never writes.
+ * Context: mount or fsck.
+ * Return: 0 and *@fsp, or -ENOMEM.
+ */
+int fs_new(struct dax_dev *dev, const struct dax_fs_super *sb, bool fsck,
+	   struct dax_fs **fsp)
+{
+	struct dax_fs *fs = calloc(1, sizeof(*fs));
+
+	if (!fs)
+		return -ENOMEM;
+	fs->dev = dev;
+	fs->fsck = fsck;
+	fs->sb = *sb;
+	fs->nr_blocks = sb->nr_blocks;
+	fs->nr_inodes = sb->nr_inodes;
+	fs->jstart = sb->journal_start;
+	fs->istart = sb->itable_start;
+	fs->bstart = sb->bitmap_start;
+	fs->data_start = sb->data_start;
+	fs->small_cursor = fs->huge_cursor = fs->data_start;
+	fs->free_inodes = fs->nr_inodes;
+	fs->seq = 1;
+	fs->nr_words = div_up(fs->nr_blocks, 64);
+	fs->bitmap = calloc(fs->nr_words, sizeof(uint64_t));
+	fs->inodes = calloc(fs->nr_inodes, sizeof(*fs->inodes));
+	if (!fs->bitmap || !fs->inodes || fs_names_init(fs) ||
+	    (!fsck && fs_tx_init(fs))) {
+		fs_free(fs);
+		return -ENOMEM;
+	}
+	if (pthread_mutex_init(&fs->lock, NULL)) {
+		fs_free(fs);
+		return -ENOMEM;
+	}
+	fs->lock_init = true;
+	*fsp = fs;
+	return 0;
+}
+
+/*
+ * fs_free() - free @fs and every in-memory inode (the device is not
+ * touched).
+ * Context: nobody else uses @fs.
+ */
+void fs_free(struct dax_fs *fs)
+{
+	if (!fs)
+		return;
+	if (fs->inodes)
+		for (uint64_t i = 0; i < fs->nr_inodes; i++)
+			if (fs->inodes[i])
+				fs_inode_destroy(fs->inodes[i]);
+	fs_overlay_free(fs);
+	fs_tx_destroy(fs);
+	free(fs->inodes);
+	free(fs->htab);
+	free(fs->bitmap);
+	if (fs->lock_init)
+		pthread_mutex_destroy(&fs->lock);
+	free(fs);
+}
+
+/*
+ * dax_fs_mkfs() - make an empty filesystem on all of @dev with @nr_inodes
+ * inodes (0: one per 16 blocks, at least 64 and at most 65536). The old
+ * superblock is invalidated first, the new one written last.
+ * Context: @dev not mounted.
+ * Return: 0; -EINVAL (bad arguments, or a device too small for the
+ * metadata plus DAX_FS_MIN_DATA_BLOCKS data blocks).
+ */
+int dax_fs_mkfs(struct dax_dev *dev, uint64_t nr_inodes)
+{
+	struct dax_fs_super sb;
+	uint64_t *bm;
+	char *p;
+
+	if (!dev)
+		return -EINVAL;
+	if (!nr_inodes) {
+		nr_inodes = dev->nr_blocks / 16;
+		nr_inodes = nr_inodes < 64 ? 64 : nr_inodes;
+		nr_inodes = nr_inodes > 65536 ? 65536 : nr_inodes;
+	}
+	if (nr_inodes > DAX_FS_MAX_INODES)
+		return -EINVAL;
+	geo_compute(dev->nr_blocks, nr_inodes, &sb);
+	if (!geo_fits(&sb))
+		return -EINVAL;
+	sb.mkfs_time = (uint64_t)fs_now_ns();
+	sb.csum = fs_csum(&sb, sizeof(sb), offsetof(struct dax_fs_super, csum));
+
+	p = dax_dev_block(dev, 0);
+	memset(p, 0, DAX_BLOCK_SIZE);
+	dax_dev_persist(dev, p, DAX_BLOCK_SIZE);
+
+	/* The commit block, the inode table and the bitmap are zeroed. */
+	p = dax_dev_block(dev, sb.journal_start);
+	memset(p, 0, DAX_BLOCK_SIZE);
+	dax_dev_flush(dev, p, DAX_BLOCK_SIZE);
+	p = dax_dev_block(dev, sb.itable_start);
+	memset(p, 0, (sb.itable_blocks + sb.bitmap_blocks) << DAX_BLOCK_SHIFT);
+	/* The metadata blocks are in use. */
+	bm = dax_dev_block(dev, sb.bitmap_start);
+	for (uint64_t b = 0; b < sb.data_start; b++)
+		bm[b >> 6] |= 1ULL << (b & 63);
+	dax_dev_flush(dev, p,
+		      (sb.itable_blocks + sb.bitmap_blocks) << DAX_BLOCK_SHIFT);
+	dax_dev_drain(dev);
+
+	memcpy(dax_dev_block(dev, 0), &sb, sizeof(sb));
+	dax_dev_persist(dev, dax_dev_block(dev, 0), sizeof(sb));
+	return 0;
+}
+
+/*
+ * dax_fs_mount() - check @dev's superblock, replay its journal, load and
+ * check every inode, extent and the bitmap (as fsck does), then free the
+ * orphans a crash left.
+ * Context: @dev not mounted elsewhere (the device is opened exclusively).
+ * Return: 0 and *@fsp; -EINVAL (foreign image), -EUCLEAN (corrupt image;
+ * dax_fs_fsck() says why), -ENOMEM.
+ */
+int dax_fs_mount(struct dax_dev *dev, struct dax_fs **fsp)
+{
+	struct fs_report rep = { 0 };
+	struct dax_fs_super sb;
+	enum fs_jstate state;
+	struct dax_fs *fs;
+	int err;
+
+	if (!dev || !fsp)
+		return -EINVAL;
+	if (dev->nr_blocks < 1)
+		return -EINVAL;
+	err = fs_super_check(dev, &sb, &rep);
+	if (err)
+		return err;
+	err = fs_new(dev, &sb, false, &fs);
+	if (err)
+		return err;
+	err = fs_journal_check(fs, &rep, &state);
+	if (err)
+		goto fail;
+	fs_journal_replay(fs, state);
+	err = fs_load(fs, &rep);
+	if (!err && rep.problems)
+		err = -EUCLEAN;
+	if (err)
+		goto fail;
+	pthread_mutex_lock(&fs->lock);
+	for (uint64_t i = 0; i < fs->nr_inodes; i++) {
+		struct dax_inode *ip = fs->inodes[i];
+
+		if (ip && (ip->disk.flags & DAX_FS_INODE_ORPHAN)) {
+			fs_inode_evict(ip);
+			fs->orphans++;
+		}
+	}
+	pthread_mutex_unlock(&fs->lock);
+	*fsp = fs;
+	return 0;
+fail:
+	fs_free(fs);
+	return err;
+}
+
+/*
+ * dax_fs_unmount() - forget @*fsp; NULLs it. The device needs no write:
+ * every change was committed when made. Inodes still referenced are
+ * freed from memory; orphans among them stay on the device for the next
+ * mount to free.
+ * Context: no other call on the filesystem is running or will run.
+ */
+void dax_fs_unmount(struct dax_fs **fsp)
+{
+	if (!fsp || !*fsp)
+		return;
+	fs_free(*fsp);
+	*fsp = NULL;
+}
+
+/*
+ * dax_fs_get_stats() - a snapshot of @fs's counters into @st.
+ * Context: takes fs->lock.
+ */
+void dax_fs_get_stats(struct dax_fs *fs, struct dax_fs_stats *st)
+{
+	pthread_mutex_lock(&fs->lock);
+	st->nr_blocks = fs->nr_blocks;
+	st->data_blocks = fs->nr_blocks - fs->data_start;
+	st->free_blocks = fs->free_blocks;
+	st->nr_inodes = fs->nr_inodes;
+	st->free_inodes = fs->free_inodes;
+	st->commits = fs->commits;
+	st->replayed = fs->replayed;
+	st->orphans = fs->orphans;
+	pthread_mutex_unlock(&fs->lock);
+}

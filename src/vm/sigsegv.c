@@ -1,0 +1,197 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * sigsegv.c - the one SIGSEGV handler: turns an access to a region page
+ * that is not (or not writably) mapped into a call to the fault engine,
+ * like the kernel's page fault path.
+ *
+ * @r is the region found for the faulting address. The handler:
+ *  1. finds @r under RCU, without a lock (an address that is not udax's
+ *     goes to the handler the application had installed before, or gets
+ *     the default action: a genuine segmentation fault);
+ *  2. learns read or write from the fault context (x86-64: bit 1 of the
+ *     page-fault error code; elsewhere a present read-only page means a
+ *     write, an absent page is first faulted for reading and a write then
+ *     faults once more);
+ *  3. calls dax_mkwrite() for a store to a clean block in a shared region,
+ *     dax_fault() otherwise, with 2 MiB order when the aligned 2 MiB
+ *     around the address lies inside @r;
+ *  4. returns, and the access is retried; or, if the engine said SIGBUS
+ *     (beyond EOF, no space, I/O error, out of memory or mappings), queues
+ *     SIGBUS (BUS_ADRERR, si_addr) to the thread, which the kernel delivers
+ *     as the handler returns, as it would for a DAX file.
+ *
+ * Rules this relies on: udax never touches udax mappings while holding a
+ * lock (the I/O paths bounce or prefault), and the handler only takes
+ * locks that are never held by code that can be interrupted by a fault on
+ * a udax page. The first fault on a thread registers it with liburcu
+ * (which takes liburcu's registry mutex): harmless for a synchronous fault
+ * unless the application faults on a udax page from inside liburcu.
+ */
+#define _GNU_SOURCE /* REG_ERR */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <ucontext.h>
+#include <unistd.h>
+
+#include "vm.h"
+#include "../index/rcu.h"
+
+static struct sigaction previous;
+static pthread_once_t install_once = PTHREAD_ONCE_INIT;
+static int install_error;
+
+/* Is the fault described by @uctx a write? */
+static bool fault_is_write(void *uctx, struct dax_region *r, uint64_t i)
+{
+#if defined(__x86_64__)
+	ucontext_t *uc = uctx;
+
+	(void)r;
+	(void)i;
+	return uc->uc_mcontext.gregs[REG_ERR] & 0x2;
+#else
+	uint8_t s = atomic_load(&r->pte[i]) & DAX_PTE_STATE_MASK;
+
+	(void)uctx;
+	return s == DAX_PTE_ZERO || s == DAX_PTE_RO;
+#endif
+}
+
+/*
+ * Can the fault at region page @i be served by a 2 MiB mapping? The
+ * aligned 2 MiB of address space around it must lie inside @r, and
+ * virtual and file pages must agree modulo 512 so that it holds one
+ * aligned 2 MiB of the file.
+ */
+static bool huge_ok(struct dax_region *r, uint64_t i)
+{
+	uint64_t base = (uintptr_t)r->addr >> DAX_PAGE_SHIFT;
+	uint64_t vh = (base + i) & ~(DAX_PMD_NR - 1);
+
+	if ((base - r->pgoff) % DAX_PMD_NR)
+		return false;
+	return vh >= base && vh - base + DAX_PMD_NR <= r->nr_pages;
+}
+
+/*
+ * dax_vm_fault() - resolve an access to @addr inside @r.
+ * Context: any thread, in or out of the signal handler; no udax lock held.
+ * Return: 0 (access again), -EACCES (the region does not allow it: a
+ * genuine segmentation fault), -EFAULT (SIGBUS), -ENOMEM (SIGBUS too).
+ */
+int dax_vm_fault(struct dax_region *r, const void *addr, bool write)
+{
+	uint64_t i = (uint64_t)((const char *)addr - r->addr) >>
+		     DAX_PAGE_SHIFT;
+	struct dax_vmf vmf;
+	uint8_t s;
+	int ret;
+
+	if (i >= r->nr_pages)
+		return -EFAULT;
+	if (write ? !(r->prot & PROT_WRITE) : !(r->prot & PROT_READ))
+		return -EACCES;
+	atomic_fetch_add_explicit(&r->faults, 1, memory_order_relaxed);
+	vmf.region = r;
+	vmf.index = r->pgoff + i;
+	vmf.flags = (write ? DAX_VMF_WRITE : 0) |
+		    ((r->flags & DAX_REGION_SHARED) ? DAX_VMF_SHARED : 0) |
+		    ((r->flags & DAX_REGION_SYNC) ? DAX_VMF_SYNC : 0);
+	s = atomic_load_explicit(&r->pte[i], memory_order_relaxed);
+	if (write && (r->flags & DAX_REGION_SHARED) &&
+	    (s & DAX_PTE_STATE_MASK) == DAX_PTE_RO)
+		ret = dax_mkwrite(r->vf->fmap, &vmf,
+				  (s & DAX_PTE_HUGE) ? DAX_PMD_ORDER : 0);
+	else if (write && (s & DAX_PTE_STATE_MASK) == DAX_PTE_RW)
+		ret = DAX_FAULT_DONE; /* raced with another fault: retry */
+	else
+		ret = dax_fault(r->vf->fmap, &vmf,
+				huge_ok(r, i) ? DAX_PMD_ORDER : 0);
+	if (ret & DAX_FAULT_OOM) {
+		atomic_fetch_add_explicit(&r->sigbus, 1, memory_order_relaxed);
+		return -ENOMEM;
+	}
+	if (ret & DAX_FAULT_SIGBUS) {
+		atomic_fetch_add_explicit(&r->sigbus, 1, memory_order_relaxed);
+		return -EFAULT;
+	}
+	return 0;
+}
+
+/* Hand a fault that is not ours to whoever had SIGSEGV before us. */
+static void chain(int sig, siginfo_t *si, void *uctx)
+{
+	if (previous.sa_flags & SA_SIGINFO) {
+		previous.sa_sigaction(sig, si, uctx);
+		return;
+	}
+	if (previous.sa_handler != SIG_DFL && previous.sa_handler != SIG_IGN) {
+		previous.sa_handler(sig);
+		return;
+	}
+	/* Default action: let the access fault again, unhandled. */
+	signal(SIGSEGV, SIG_DFL);
+}
+
+static void raise_sigbus(void *addr)
+{
+	siginfo_t info;
+
+	memset(&info, 0, sizeof(info));
+	info.si_signo = SIGBUS;
+	info.si_code = BUS_ADRERR;
+	info.si_addr = addr;
+	syscall(SYS_rt_tgsigqueueinfo, getpid(), (pid_t)syscall(SYS_gettid),
+		SIGBUS, &info);
+}
+
+static void segv_handler(int sig, siginfo_t *si, void *uctx)
+{
+	int saved_errno = errno;
+	struct dax_region *r;
+	int err = 0;
+
+	dax_rcu_read_lock();
+	r = dax_vm_find(si->si_addr);
+	if (r) {
+		uint64_t i = (uint64_t)((char *)si->si_addr - r->addr) >>
+			     DAX_PAGE_SHIFT;
+
+		err = dax_vm_fault(r, si->si_addr,
+				   fault_is_write(uctx, r, i));
+	}
+	dax_rcu_read_unlock();
+	if (!r || err == -EACCES)
+		chain(sig, si, uctx);
+	else if (err)
+		raise_sigbus(si->si_addr);
+	errno = saved_errno;
+}
+
+static void install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = segv_handler;
+	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGSEGV, &sa, &previous))
+		install_error = -errno;
+}
+
+/*
+ * dax_vm_init() - install the SIGSEGV handler, once per process. The
+ * handler the application had installed before keeps every fault that is
+ * not on a udax region; install yours before the first udax_mmap().
+ * Return: 0 or -errno.
+ */
+int dax_vm_init(void)
+{
+	pthread_once(&install_once, install);
+	return install_error;
+}

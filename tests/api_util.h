@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * api_util.h - helpers for the end-to-end tests of the public API: a
+ * private temporary directory for pool files, and catching SIGBUS on the
+ * current thread with sigsetjmp (as an application using DAX would).
+ */
+#ifndef UDAX_TEST_API_UTIL_H
+#define UDAX_TEST_API_UTIL_H
+
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <udax/udax.h>
+
+#include "test_util.h"
+
+static char t_dir[256];
+
+/* Make a fresh directory for this test's pools; removed by t_cleanup(). */
+static inline __attribute__((unused)) const char *t_tmpdir(void)
+{
+	const char *base = getenv("TMPDIR");
+
+	snprintf(t_dir, sizeof(t_dir), "%s/udax-test-XXXXXX",
+		 base && *base ? base : "/tmp");
+	REQUIRE(mkdtemp(t_dir) != NULL);
+	return t_dir;
+}
+
+static inline __attribute__((unused)) void t_path(char *buf, size_t len,
+						  const char *name)
+{
+	snprintf(buf, len, "%s/%s", t_dir, name);
+}
+
+static inline __attribute__((unused)) void t_cleanup(void)
+{
+	char cmd[300];
+
+	if (!t_dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", t_dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "warning: could not remove %s\n", t_dir);
+}
+
+/* Per-thread SIGBUS catching. */
+static __thread sigjmp_buf *t_bus_jmp;
+static __thread void *t_bus_addr;
+static atomic_long t_bus_count __attribute__((unused));
+
+static void t_bus_handler(int sig, siginfo_t *si, void *uc)
+{
+	(void)sig;
+	(void)uc;
+	atomic_fetch_add(&t_bus_count, 1);
+	if (!t_bus_jmp) {
+		static const char m[] = "unexpected SIGBUS\n";
+
+		if (write(2, m, sizeof(m) - 1) < 0) {
+		}
+		_exit(T_FAIL);
+	}
+	t_bus_addr = si->si_addr;
+	siglongjmp(*t_bus_jmp, 1);
+}
+
+static inline __attribute__((unused)) void t_catch_sigbus(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = t_bus_handler;
+	sa.sa_flags = SA_SIGINFO;
+	sigemptyset(&sa.sa_mask);
+	REQUIRE(sigaction(SIGBUS, &sa, NULL) == 0);
+}
+
+/* Load the word at @p into *@out; false if the access raised SIGBUS. */
+static inline __attribute__((unused)) bool t_load(volatile uint64_t *p,
+						  uint64_t *out)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 1)) {
+		t_bus_jmp = NULL;
+		return false;
+	}
+	t_bus_jmp = &jb;
+	*out = *p;
+	t_bus_jmp = NULL;
+	return true;
+}
+
+/* Store @v at @p; false if the access raised SIGBUS. */
+static inline __attribute__((unused)) bool t_store(volatile uint64_t *p,
+						   uint64_t v)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 1)) {
+		t_bus_jmp = NULL;
+		return false;
+	}
+	t_bus_jmp = &jb;
+	*p = v;
+	t_bus_jmp = NULL;
+	return true;
+}
+
+#endif /* UDAX_TEST_API_UTIL_H */

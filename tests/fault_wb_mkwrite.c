@@ -1,0 +1,591 @@
+/* SPDX-License-Identifier: LGPL-2.1-or-later */
+/*
+ * fault_wb_mkwrite - writeback racing stores through shared mappings: a
+ * page written after its flush must never be left with a clean entry (the
+ * second problem of the seed's commit message, "no race-free way to clear
+ * dirty tag").
+ *
+ * The device here remembers what each flush made durable (a shadow copy
+ * per block), so "written after its last flush" is simply "device and
+ * shadow differ", and the invariant checked is: such a page is DIRTY.
+ *
+ * Part 1, the engine, forced: a stamp is stored through a shared mapping
+ *   (DIRTY, writable); dax_writeback() is stopped at WB_CLEANED (page
+ *   write-protected, not flushed) and then at WB_FLUSHED (flushed, DIRTY
+ *   still set). A store starting at either point faults into mkwrite (or
+ *   a write fault in a region that had no mapping) and must sleep on the
+ *   entry lock until writeback has cleared DIRTY and unlocked; then it
+ *   tags DIRTY again and the page is writable. A second writeback flushes
+ *   it (one more device flush). Catches mkwrite or a write fault that does
+ *   not take the entry lock, and writeback clearing DIRTY without it.
+ * Part 2, the bug orders, by hand in the test (never in the library):
+ *   2a writeback that clears DIRTY before write-protecting: a store in
+ *      between goes through the still-writable mapping, and the page ends
+ *      clean, read-only and not durable; the next writeback skips it;
+ *   2b mkwrite without the entry lock while writeback has flushed but not
+ *      yet cleared DIRTY: writeback then clears the fresh DIRTY, leaving a
+ *      writable page with a clean entry.
+ *   Both are reported by the checks parts 1 and 3 rely on.
+ * Part 3, random: writer threads store to random pages through 4 KiB and
+ *   2 MiB shared regions while a thread calls dax_writeback() on random
+ *   ranges, with random delays at the hook points. At quiescence every
+ *   page that differs from its durable copy is DIRTY; after a final store
+ *   to every page all are DIRTY; after a last writeback all are durable,
+ *   clean and write-protected.
+ */
+#include "test_util.h"
+
+#include <sched.h>
+#include <stdatomic.h>
+
+#include "fault_harness.h"
+
+#define NR_PAGES 1024
+
+/* ---- stopping a thread at a hook point ---- */
+
+/*
+ * Each thread names the hook points it stops at (once each) itself, before
+ * it calls the engine, so arming never races with the thread's start.
+ * One thread at a time is parked; the test waits for it to arrive and
+ * lets it go.
+ */
+static __thread unsigned int my_stops;
+static __thread bool my_jitter;
+static __thread struct t_rng my_rng;
+
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int point; /* where the parked thread is */
+	unsigned long arrived, released, left;
+} gate = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	   .cond = PTHREAD_COND_INITIALIZER,
+	   .point = -1 };
+
+static void hook(struct dax_fmap *f, enum dax_hook_point point,
+		 uint64_t index, void *arg)
+{
+	(void)f;
+	(void)index;
+	(void)arg;
+	if (my_jitter) {
+		uint64_t r = t_rand_below(&my_rng, 16);
+
+		if (r == 0)
+			usleep((useconds_t)t_rand_below(&my_rng, 100));
+		else if (r < 6)
+			sched_yield();
+	}
+	if (!(my_stops & (1U << point)))
+		return;
+	my_stops &= ~(1U << point);
+	pthread_mutex_lock(&gate.lock);
+	gate.point = (int)point;
+	gate.arrived++;
+	pthread_cond_broadcast(&gate.cond);
+	while (gate.released < gate.arrived)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	gate.left++;
+	pthread_cond_broadcast(&gate.cond);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void gate_wait(enum dax_hook_point point)
+{
+	pthread_mutex_lock(&gate.lock);
+	while (gate.arrived == gate.left || gate.point != (int)point)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+static void gate_open(void)
+{
+	pthread_mutex_lock(&gate.lock);
+	gate.released = gate.arrived;
+	pthread_cond_broadcast(&gate.cond);
+	while (gate.left < gate.released)
+		pthread_cond_wait(&gate.cond, &gate.lock);
+	pthread_mutex_unlock(&gate.lock);
+}
+
+/*
+ * Wait until threads have gone to sleep on entry locks @n times in all;
+ * fail if that does not happen within 10 seconds (nobody waited).
+ */
+static void wait_sleepers(struct th_env *env, unsigned long n)
+{
+	double end = t_now() + 10;
+
+	while (atomic_load(&env->f.m.stats.waits) < n) {
+		if (t_now() > end) {
+			fprintf(stderr, "no thread slept on the entry lock "
+					"(%lu waits, expected %lu)\n",
+				atomic_load(&env->f.m.stats.waits), n);
+			exit(T_FAIL);
+		}
+		usleep(50);
+	}
+}
+
+/* ---- a device that keeps what was flushed ---- */
+
+struct shadow_dev {
+	struct th_fs *fs;
+	uint8_t *durable; /* per block: its contents at its last flush */
+};
+
+static void *sdev_addr(void *ctx, uint64_t block)
+{
+	struct shadow_dev *sd = ctx;
+
+	return th_dev_ops.addr(sd->fs, block);
+}
+
+/* Called under the entry lock, with the pages write-protected. */
+static void sdev_flush(void *ctx, uint64_t block, uint64_t nr)
+{
+	struct shadow_dev *sd = ctx;
+
+	memcpy(sd->durable + block * DAX_PAGE_SIZE,
+	       th_dev_ops.addr(sd->fs, block), nr * DAX_PAGE_SIZE);
+	th_dev_ops.flush(sd->fs, block, nr);
+}
+
+static const struct dax_dev_ops sdev_ops = {
+	.addr = sdev_addr,
+	.flush = sdev_flush,
+};
+
+/* Has page @index been written since its block was last flushed? */
+static bool not_durable(struct th_env *env, struct shadow_dev *sd,
+			uint64_t index)
+{
+	uint64_t b = th_fs_block_of(&env->fs, index);
+
+	if (b == TH_HOLE)
+		return false;
+	return memcmp(sd->durable + b * DAX_PAGE_SIZE,
+		      th_dev_ops.addr(&env->fs, b), DAX_PAGE_SIZE) != 0;
+}
+
+/* Shared regions (@huge[i] for each), the file full, the shadow device. */
+static void env_setup(struct th_env *env, struct shadow_dev *sd,
+		      const bool *huge, int nr_regions)
+{
+	REQUIRE(th_env_init(env, NR_PAGES, NR_PAGES) == 0);
+	env->fs.pmd_alloc = true;
+	for (int i = 0; i < nr_regions; i++)
+		REQUIRE(th_region_add(env, true, false, huge[i]));
+	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
+	env->f.hook = hook;
+	sd->fs = &env->fs;
+	/* Blocks start zeroed by the allocator: durable zeros. */
+	sd->durable = calloc(NR_PAGES, DAX_PAGE_SIZE);
+	REQUIRE(sd->durable);
+	env->f.dev = &sdev_ops;
+	env->f.dev_ctx = sd;
+}
+
+static void env_teardown(struct th_env *env, struct shadow_dev *sd)
+{
+	th_env_destroy(env);
+	free(sd->durable);
+}
+
+static void store(struct th_env *env, struct th_region *r, uint64_t index,
+		  uint64_t v)
+{
+	CHECK_EQ(th_access(env, r, index, 0, true, &v), 0);
+}
+
+static uint64_t dev_word(struct th_env *env, uint64_t index)
+{
+	uint64_t b = th_fs_block_of(&env->fs, index);
+
+	return *(uint64_t *)th_dev_ops.addr(&env->fs, b);
+}
+
+/* ---- the threads ---- */
+
+struct job {
+	pthread_t thread;
+	struct th_env *env;
+	struct th_region *r; /* store: through this region */
+	uint64_t index;	     /* store: page; writeback: first page */
+	uint64_t arg;	     /* store: value; writeback: last page */
+	bool writeback;
+	unsigned int stops;
+	long ret;
+	atomic_bool done;
+};
+
+static void *job_main(void *arg)
+{
+	struct job *j = arg;
+
+	my_stops = j->stops;
+	if (j->writeback)
+		j->ret = dax_writeback(&j->env->f, j->index, j->arg);
+	else
+		j->ret = th_access(j->env, j->r, j->index, 0, true, &j->arg);
+	atomic_store(&j->done, true);
+	return NULL;
+}
+
+static void job_run(struct job *j)
+{
+	atomic_store(&j->done, false);
+	REQUIRE(pthread_create(&j->thread, NULL, job_main, j) == 0);
+}
+
+/* ---- part 1: the engine, with the store at a chosen point ---- */
+
+/*
+ * @at: where writeback is stopped when the store starts. @other: store
+ * through a second region that has the page mapped read-only (mkwrite
+ * there), or, with @other > 1, not mapped at all (a write fault).
+ */
+static void part1_engine(enum dax_hook_point at, int other)
+{
+	const bool huge[2] = { false, false };
+	const uint64_t p = 11;
+	struct shadow_dev sd;
+	struct th_env env;
+	struct th_region *rw, *rs;
+	struct job wb = { 0 }, st = { 0 };
+	unsigned long waits, flushes, mkwrites;
+	uint64_t v;
+
+	env_setup(&env, &sd, huge, 2);
+	rw = &env.vm.regions[0];
+	rs = other ? &env.vm.regions[1] : rw;
+	store(&env, rw, p, th_stamp(p, 1));
+	if (other == 1)
+		CHECK_EQ(th_access(&env, rs, p, 0, false, &v), 0);
+	CHECK(th_entry_dirty(&env.f, p));
+	CHECK(rw->ptes[p].writable);
+	CHECK(not_durable(&env, &sd, p));
+	flushes = atomic_load(&env.fs.flushes);
+	mkwrites = atomic_load(&env.f.stats.mkwrite);
+
+	wb.env = st.env = &env;
+	wb.writeback = true;
+	wb.index = wb.arg = p;
+	wb.stops = 1U << DAX_HOOK_WB_CLEANED | 1U << DAX_HOOK_WB_FLUSHED;
+	st.r = rs;
+	st.index = p;
+	st.arg = th_stamp(p, 2);
+	job_run(&wb);
+	gate_wait(DAX_HOOK_WB_CLEANED);
+	/* Write-protected everywhere, not flushed, still DIRTY. */
+	CHECK(!rw->ptes[p].writable);
+	CHECK(!rs->ptes[p].writable);
+	CHECK(th_entry_dirty(&env.f, p));
+	CHECK_EQ(atomic_load(&env.fs.flushes), flushes);
+
+	waits = atomic_load(&env.f.m.stats.waits);
+	if (at == DAX_HOOK_WB_CLEANED) {
+		job_run(&st);
+		wait_sleepers(&env, waits + 1);
+	}
+	gate_open();
+	gate_wait(DAX_HOOK_WB_FLUSHED);
+	CHECK_EQ(atomic_load(&env.fs.flushes), flushes + 1);
+	CHECK(!not_durable(&env, &sd, p));
+	CHECK(th_entry_dirty(&env.f, p));
+	if (at == DAX_HOOK_WB_FLUSHED) {
+		job_run(&st);
+		wait_sleepers(&env, waits + 1);
+	}
+	/* The store sleeps on the entry: nothing written, nothing tagged. */
+	CHECK(!atomic_load(&st.done));
+	CHECK_EQ(dev_word(&env, p), th_stamp(p, 1));
+	CHECK_EQ(atomic_load(&env.f.stats.mkwrite), mkwrites);
+
+	gate_open();
+	pthread_join(wb.thread, NULL);
+	pthread_join(st.thread, NULL);
+	CHECK_EQ(st.ret, 0);
+	/* Written after the flush, so DIRTY, and writable again. */
+	CHECK_EQ(dev_word(&env, p), th_stamp(p, 2));
+	CHECK(not_durable(&env, &sd, p));
+	CHECK(th_entry_dirty(&env.f, p));
+	CHECK(rs->ptes[p].writable);
+	if (other <= 1)
+		CHECK_EQ(atomic_load(&env.f.stats.mkwrite), mkwrites + 1);
+	th_check_quiescent(&env);
+
+	/* The next writeback flushes it. */
+	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
+	CHECK_EQ(atomic_load(&env.fs.flushes), flushes + 2);
+	CHECK(!not_durable(&env, &sd, p));
+	CHECK(!th_entry_dirty(&env.f, p));
+	CHECK(!rs->ptes[p].writable && !rw->ptes[p].writable);
+	th_check_quiescent(&env);
+	CHECK_EQ(th_violations(), 0);
+	printf("part 1: store at %s through %s slept on the entry, re-tagged "
+	       "DIRTY, flushed by the next writeback\n",
+	       at == DAX_HOOK_WB_CLEANED ? "WB_CLEANED" : "WB_FLUSHED",
+	       other == 0   ? "the same region (mkwrite)"
+	       : other == 1 ? "a read-only region (mkwrite)"
+			    : "an unmapped region (write fault)");
+	env_teardown(&env, &sd);
+}
+
+/* ---- part 2: the bug orders, by hand ---- */
+
+/* 2a: flush, clear DIRTY, (store), write-protect. */
+static void part2a_clear_before_protect(void)
+{
+	const bool huge[1] = { false };
+	const uint64_t p = 12;
+	DAX_CURSOR(cur, p, NULL, 0);
+	struct shadow_dev sd;
+	struct th_env env;
+	struct th_region *r;
+	unsigned long flushes;
+	dax_entry_t e;
+	int before;
+
+	printf("part 2a: INVARIANT VIOLATION lines below are expected\n");
+	fflush(stdout);
+	env_setup(&env, &sd, huge, 1);
+	r = &env.vm.regions[0];
+	cur.idx = &env.f.m.idx;
+	store(&env, r, p, th_stamp(p, 1));
+	before = th_violations();
+
+	REQUIRE(dax_entry_grab(&env.f.m, &cur, DAX_GRAB_EXISTING, &e) == 0);
+	sdev_ops.flush(&sd, dax_entry_block(e), 1);
+	dax_entry_tag_clear(&env.f.m, &cur, DAX_TAG_DIRTY);
+	dax_entry_unlock(&env.f.m, &cur);
+	/* The store needs no fault: the mapping is still writable. */
+	store(&env, r, p, th_stamp(p, 2));
+	th_vm_ops.mkclean(&env.vm, p, p);
+
+	CHECK(th_violations() > before); /* the harness saw the store */
+	CHECK(not_durable(&env, &sd, p));
+	CHECK(!th_entry_dirty(&env.f, p));
+	/* And writeback never flushes it. */
+	flushes = atomic_load(&env.fs.flushes);
+	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
+	CHECK_EQ(atomic_load(&env.fs.flushes), flushes);
+	CHECK(not_durable(&env, &sd, p));
+	printf("part 2a: clearing DIRTY before write-protecting lost a store: "
+	       "page clean, not durable, skipped by writeback\n");
+	atomic_store(&th_violation_count, before);
+	env_teardown(&env, &sd);
+}
+
+/* 2b: an mkwrite that does not take the entry lock. */
+static void part2b_unlocked_mkwrite(void)
+{
+	const bool huge[1] = { false };
+	const uint64_t p = 13;
+	DAX_CURSOR(cur, p, NULL, 0);
+	struct shadow_dev sd;
+	struct th_env env;
+	struct th_region *r;
+	struct job wb = { 0 };
+	int before;
+
+	printf("part 2b: INVARIANT VIOLATION lines below are expected\n");
+	fflush(stdout);
+	env_setup(&env, &sd, huge, 1);
+	r = &env.vm.regions[0];
+	cur.idx = &env.f.m.idx;
+	store(&env, r, p, th_stamp(p, 1));
+	before = th_violations();
+
+	wb.env = &env;
+	wb.writeback = true;
+	wb.index = wb.arg = p;
+	wb.stops = 1U << DAX_HOOK_WB_FLUSHED;
+	job_run(&wb);
+	gate_wait(DAX_HOOK_WB_FLUSHED);
+	/* Tag and make writable under the index lock only, then store. */
+	pthread_mutex_lock(&env.f.m.idx.lock);
+	dax_idx_load(&cur);
+	dax_idx_tag_set(&cur, DAX_TAG_DIRTY);
+	pthread_mutex_unlock(&env.f.m.idx.lock);
+	CHECK_EQ(th_vm_ops.mkwrite(&env.vm, r, p, 0), 0);
+	store(&env, r, p, th_stamp(p, 2));
+	gate_open();
+	pthread_join(wb.thread, NULL);
+
+	th_check_quiescent(&env); /* writable page, clean entry */
+	CHECK(th_violations() > before);
+	CHECK(r->ptes[p].writable);
+	CHECK(!th_entry_dirty(&env.f, p));
+	CHECK(not_durable(&env, &sd, p));
+	printf("part 2b: mkwrite without the entry lock: writeback cleared "
+	       "its DIRTY, page writable and not durable\n");
+	atomic_store(&th_violation_count, before);
+	env_teardown(&env, &sd);
+}
+
+/* ---- part 3: random ---- */
+
+#define NR_WRITERS 3
+#define WINDOW 24 /* pages in each of the two windows the writers use */
+
+struct racer {
+	pthread_t thread;
+	struct th_env *env;
+	uint64_t seed;
+	long ops;
+	atomic_bool *stop;
+	unsigned long bad;
+};
+
+static uint64_t window_page(struct t_rng *rng)
+{
+	uint64_t i = t_rand_below(rng, 2 * WINDOW);
+
+	return i < WINDOW ? i : 512 + (i - WINDOW);
+}
+
+static void *writer(void *arg)
+{
+	struct racer *x = arg;
+	struct th_env *env = x->env;
+
+	t_rng_init(&my_rng, x->seed);
+	my_jitter = true;
+	for (long n = 1; n <= x->ops; n++) {
+		struct th_region *r =
+			&env->vm.regions[t_rand_below(&my_rng,
+						      env->vm.nr_regions)];
+		uint64_t p = window_page(&my_rng), v = th_stamp(p, (uint64_t)n);
+		unsigned int w = (unsigned int)t_rand_below(&my_rng, 512);
+		bool write = t_rand_below(&my_rng, 4) != 0;
+
+		if (th_access(env, r, p, w, write, &v) ||
+		    (!write && !th_stamp_ok(p, v)))
+			x->bad++;
+	}
+	return NULL;
+}
+
+static void *flusher(void *arg)
+{
+	struct racer *x = arg;
+
+	t_rng_init(&my_rng, x->seed);
+	my_jitter = true;
+	while (!atomic_load(x->stop)) {
+		uint64_t a = window_page(&my_rng), b = window_page(&my_rng);
+
+		if (t_rand_below(&my_rng, 4) == 0)
+			dax_writeback(&x->env->f, 0, NR_PAGES - 1);
+		else
+			dax_writeback(&x->env->f, a < b ? a : b, a < b ? b : a);
+		x->ops++;
+		usleep(100 + (useconds_t)t_rand_below(&my_rng, 400));
+	}
+	return NULL;
+}
+
+/* Every page written after its last flush is DIRTY. Return: failures. */
+static int check_dirty_invariant(struct th_env *env, struct shadow_dev *sd)
+{
+	int bad = 0;
+
+	for (uint64_t p = 0; p < NR_PAGES; p++)
+		if (not_durable(env, sd, p) && !th_entry_dirty(&env->f, p)) {
+			if (bad++ < 5)
+				fprintf(stderr, "page %llu written after its "
+						"flush, entry clean\n",
+					(unsigned long long)p);
+		}
+	return bad;
+}
+
+static void part3_random(struct t_rng *rng)
+{
+	const bool huge[3] = { false, false, true };
+	int rounds = t_long ? 100 : 12, bad = 0;
+	unsigned long wbs = 0;
+	struct shadow_dev sd;
+	struct th_env env;
+
+	env_setup(&env, &sd, huge, 3);
+	for (int round = 0; round < rounds && !bad; round++) {
+		struct racer w[NR_WRITERS], fl = { 0 };
+		atomic_bool stop = false;
+
+		fl.env = &env;
+		fl.seed = t_rand(rng);
+		fl.stop = &stop;
+		REQUIRE(pthread_create(&fl.thread, NULL, flusher, &fl) == 0);
+		for (int i = 0; i < NR_WRITERS; i++) {
+			memset(&w[i], 0, sizeof(w[i]));
+			w[i].env = &env;
+			w[i].seed = t_rand(rng);
+			w[i].ops = t_long ? 20000 : 2000;
+			REQUIRE(pthread_create(&w[i].thread, NULL, writer,
+					       &w[i]) == 0);
+		}
+		for (int i = 0; i < NR_WRITERS; i++) {
+			pthread_join(w[i].thread, NULL);
+			bad += (int)w[i].bad;
+		}
+		atomic_store(&stop, true);
+		pthread_join(fl.thread, NULL);
+		wbs += (unsigned long)fl.ops;
+
+		bad += check_dirty_invariant(&env, &sd);
+		th_check_quiescent(&env);
+		bad += th_violations();
+	}
+	CHECK_EQ(bad, 0);
+
+	/* A last store to every page: all DIRTY. */
+	for (uint64_t i = 0; i < 2 * WINDOW; i++) {
+		uint64_t p = i < WINDOW ? i : 512 + (i - WINDOW);
+
+		store(&env, &env.vm.regions[t_rand_below(rng, 3)], p,
+		      th_stamp(p, 0x7fffffff));
+		CHECK(th_entry_dirty(&env.f, p));
+	}
+	/* A last writeback: all durable, clean, write-protected. */
+	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
+	for (uint64_t p = 0; p < NR_PAGES; p++) {
+		CHECK(!not_durable(&env, &sd, p));
+		CHECK(!th_entry_dirty(&env.f, p));
+		for (int r = 0; r < env.vm.nr_regions; r++)
+			CHECK(!env.vm.regions[r].ptes[p].writable);
+	}
+	th_check_quiescent(&env);
+	CHECK_EQ(th_violations(), 0);
+	printf("part 3: %d rounds, %lu writebacks, %lu entries written back, "
+	       "%lu mkwrites, %lu PMD faults, %lu waits\n",
+	       rounds, wbs, atomic_load(&env.f.stats.writeback),
+	       atomic_load(&env.f.stats.mkwrite),
+	       atomic_load(&env.f.stats.pmd),
+	       atomic_load(&env.f.m.stats.waits));
+	env_teardown(&env, &sd);
+}
+
+int main(int argc, char **argv)
+{
+	struct t_rng rng;
+
+	t_init(argc, argv);
+	t_watchdog(t_long ? 600 : 60);
+	t_rng_init(&rng, t_seed);
+
+	part1_engine(DAX_HOOK_WB_CLEANED, 0);
+	part1_engine(DAX_HOOK_WB_FLUSHED, 0);
+	part1_engine(DAX_HOOK_WB_CLEANED, 1);
+	part1_engine(DAX_HOOK_WB_FLUSHED, 2);
+	part2a_clear_before_protect();
+	part2b_unlocked_mkwrite();
+	part3_random(&rng);
+
+	dax_rcu_barrier();
+	CHECK_EQ(dax_idx_live_nodes(), 0);
+	CHECK_EQ(th_violations(), 0);
+	return t_done("fault_wb_mkwrite");
+}

@@ -30,7 +30,7 @@
  *                          write-protects before flushing (passes)
  *   FSYNC_CHECK            an msync returns only after flushing every
  *                          store made before it began (fails with WB2)
- *   WB_TOWRITE_LAST        candidate fix: clear TOWRITE with DIRTY,
+ *   WB_TOWRITE_LAST        candidate fix: clear TOWRITE last, only
  *                          after the flush (passes with WB2)
  */
 

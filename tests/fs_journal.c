@@ -33,15 +33,47 @@ struct snap {
 };
 
 struct recorder {
-	struct dax_dev *dev;
 	struct snap *v;
 	size_t n, cap;
 };
 
-static void record(void *ctx, uint64_t off, uint64_t len)
-{
-	struct recorder *r = ctx;
+/*
+ * The device's record hook stays attached for the whole test: it notes
+ * every range the filesystem writes (all its writes are flushed), so that
+ * going back to an image copies only those ranges, and while a recorder
+ * is set it also keeps a copy of each range for the crash images.
+ */
+struct range {
+	uint64_t off, len;
+};
 
+static struct {
+	struct range *v;
+	size_t n, cap;
+	const char *synced;   /* image the device equals outside v[], or NULL */
+	struct recorder *rec; /* recording */
+} trk;
+
+static void dirty(uint64_t off, uint64_t len)
+{
+	if (trk.n == trk.cap) {
+		trk.cap = trk.cap ? 2 * trk.cap : 256;
+		trk.v = realloc(trk.v, trk.cap * sizeof(*trk.v));
+		REQUIRE(trk.v);
+	}
+	trk.v[trk.n].off = off;
+	trk.v[trk.n].len = len;
+	trk.n++;
+}
+
+static void hook(void *ctx, uint64_t off, uint64_t len)
+{
+	struct dax_dev *dev = ctx;
+	struct recorder *r = trk.rec;
+
+	dirty(off, len);
+	if (!r)
+		return;
 	if (r->n == r->cap) {
 		r->cap = r->cap ? 2 * r->cap : 64;
 		r->v = realloc(r->v, r->cap * sizeof(*r->v));
@@ -51,7 +83,7 @@ static void record(void *ctx, uint64_t off, uint64_t len)
 	r->v[r->n].len = len;
 	r->v[r->n].data = malloc(len);
 	REQUIRE(r->v[r->n].data);
-	memcpy(r->v[r->n].data, r->dev->base + off, len);
+	memcpy(r->v[r->n].data, dev->base + off, len);
 	r->n++;
 }
 
@@ -65,14 +97,47 @@ static void recorder_reset(struct recorder *r)
 static void recorder_start(struct recorder *r)
 {
 	recorder_reset(r);
-	r->dev->record_ctx = r;
-	r->dev->record = record;
+	trk.rec = r;
 }
 
-static void recorder_stop(struct recorder *r)
+static void recorder_stop(void)
 {
-	r->dev->record = NULL;
-	r->dev->record_ctx = NULL;
+	trk.rec = NULL;
+}
+
+/* The test rewrote the device or an image wholesale: copy all next time. */
+static void unsync(void)
+{
+	trk.synced = NULL;
+	trk.n = 0;
+}
+
+/* Make the device equal @img. */
+static void restore(struct dax_dev *dev, const char *img)
+{
+	if (trk.synced != img) {
+		memcpy(dev->base, img, dev->size);
+		trk.synced = img;
+	} else {
+		for (size_t i = 0; i < trk.n; i++)
+			memcpy(dev->base + trk.v[i].off, img + trk.v[i].off,
+			       trk.v[i].len);
+	}
+	trk.n = 0;
+}
+
+/* Apply the first @k snapshots of @r, and @tear bytes of snapshot k. */
+static void apply(struct dax_dev *dev, const struct recorder *r, size_t k,
+		  uint64_t tear)
+{
+	for (size_t i = 0; i < k; i++) {
+		memcpy(dev->base + r->v[i].off, r->v[i].data, r->v[i].len);
+		dirty(r->v[i].off, r->v[i].len);
+	}
+	if (tear) {
+		memcpy(dev->base + r->v[k].off, r->v[k].data, tear);
+		dirty(r->v[k].off, tear);
+	}
 }
 
 /* The device as @base plus the first @k snapshots, and @tear bytes of
@@ -80,11 +145,8 @@ static void recorder_stop(struct recorder *r)
 static void build(struct dax_dev *dev, const char *base,
 		  const struct recorder *r, size_t k, uint64_t tear)
 {
-	memcpy(dev->base, base, dev->size);
-	for (size_t i = 0; i < k; i++)
-		memcpy(dev->base + r->v[i].off, r->v[i].data, r->v[i].len);
-	if (tear)
-		memcpy(dev->base + r->v[k].off, r->v[k].data, tear);
+	restore(dev, base);
+	apply(dev, r, k, tear);
 }
 
 static bool committed(struct dax_dev *dev)
@@ -196,31 +258,33 @@ static void run(struct dax_fs *fs, const struct op *op)
 }
 
 /*
- * Interrupt the replay of the committed image now on @dev at every flush:
+ * The crash image @base + @k snapshots of @outer (+ @tear) holds a
+ * committed transaction: interrupt its replay by mount at every flush;
  * mounting what is left must give what an uninterrupted mount gives.
  */
-static void check_replay_crashes(struct dax_dev *dev, const char *what)
+static void check_replay_crashes(struct dax_dev *dev, const char *base,
+				 const struct recorder *outer, size_t k,
+				 uint64_t tear, const char *what)
 {
-	struct recorder r = { .dev = dev };
+	struct recorder r = { 0 };
 	struct dax_fs *fs = NULL;
-	char *image = malloc(dev->size), *s, *want;
+	char *s, *want;
 
-	REQUIRE(image);
-	memcpy(image, dev->base, dev->size);
+	build(dev, base, outer, k, tear);
 	recorder_start(&r);
 	REQUIRE(dax_fs_mount(dev, &fs) == 0);
-	recorder_stop(&r);
+	recorder_stop();
 	want = t_state(fs);
 	dax_fs_unmount(&fs);
-	for (size_t k = 0; k <= r.n; k++) {
-		build(dev, image, &r, k, 0);
+	for (size_t j = 0; j <= r.n; j++) {
+		build(dev, base, outer, k, tear);
+		apply(dev, &r, j, 0);
 		s = mount_state(dev, what);
 		CHECK(strcmp(s, want) == 0);
 		free(s);
 	}
 	recorder_reset(&r);
 	free(r.v);
-	free(image);
 	free(want);
 }
 
@@ -248,7 +312,7 @@ static bool in_states(char **v, size_t n, const char *s)
 static void check_op(struct dax_dev *dev, const struct op *op, char *before,
 		     char *after, unsigned long *images)
 {
-	struct recorder r = { .dev = dev };
+	struct recorder r = { 0 };
 	struct dax_fs *fs = NULL;
 	char *old, *new, *s, what[160];
 	char **mid = NULL;
@@ -256,21 +320,22 @@ static void check_op(struct dax_dev *dev, const struct op *op, char *before,
 
 	REQUIRE(dax_fs_mount(dev, &fs) == 0);
 	memcpy(before, dev->base, dev->size);
+	unsync();
 	if (op->cap)
 		fs->tx_cap = op->cap;
 	recorder_start(&r);
 	run(fs, op);
-	recorder_stop(&r);
+	recorder_stop();
 	memcpy(after, dev->base, dev->size);
 	dax_fs_unmount(&fs);
 	if (op->nocheck)
 		goto out;
 
 	snprintf(what, sizeof(what), "%s (old)", op->what);
-	memcpy(dev->base, before, dev->size);
+	restore(dev, before);
 	old = mount_state(dev, what);
 	snprintf(what, sizeof(what), "%s (new)", op->what);
-	memcpy(dev->base, after, dev->size);
+	restore(dev, after);
 	new = mount_state(dev, what);
 	CHECK(strcmp(old, new) != 0);
 
@@ -309,7 +374,8 @@ static void check_op(struct dax_dev *dev, const struct op *op, char *before,
 				 k, r.n, torn ? " + torn" : "");
 			build(dev, before, &r, k, tear);
 			if (committed(dev))
-				check_replay_crashes(dev, what);
+				check_replay_crashes(dev, before, &r, k, tear,
+						     what);
 			build(dev, before, &r, k, tear);
 			s = mount_state(dev, what);
 			if (strcmp(s, old) && strcmp(s, new) &&
@@ -331,7 +397,8 @@ static void check_op(struct dax_dev *dev, const struct op *op, char *before,
 	free(mid);
 out:
 	/* Go on from the new state. */
-	memcpy(dev->base, after, dev->size);
+	restore(dev, after);
+	unsync();
 	recorder_reset(&r);
 	free(r.v);
 }
@@ -378,6 +445,8 @@ int main(int argc, char **argv)
 	t_init(argc, argv);
 	dev = t_pool_create(&pool, POOL_SIZE);
 	REQUIRE(dax_fs_mkfs(dev, 64) == 0);
+	dev->record = hook;
+	dev->record_ctx = dev;
 	before = malloc(dev->size);
 	after = malloc(dev->size);
 	REQUIRE(before && after);
@@ -386,6 +455,8 @@ int main(int argc, char **argv)
 	printf("%lu crash images checked\n", images);
 	free(before);
 	free(after);
+	free(trk.v);
+	dev->record = NULL;
 	dax_dev_close(&dev);
 	t_pool_remove(&pool);
 	return t_done("fs_journal");

@@ -20,18 +20,6 @@
 #include "test_util.h"
 #include "fs/fs.h"
 
-/*
- * libpmem2 1.12 declares pmem2_err_to_errno() but does not export it, and
- * src/dev/dev.c calls it: until dev.c stops doing so, a weak stand-in
- * lets the tests link (libpmem2 returns -errno, or codes at or below
- * PMEM2_E_UNKNOWN, -100000, for its own errors).
- */
-__attribute__((weak)) int pmem2_err_to_errno(int err);
-__attribute__((weak)) int pmem2_err_to_errno(int err)
-{
-	return err > -100000 && err < 0 ? -err : 22 /* EINVAL */;
-}
-
 struct t_pool {
 	char dir[PATH_MAX];
 	char path[PATH_MAX + 8];

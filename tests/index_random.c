@@ -4,8 +4,9 @@
  * array of entries, PMD entries covering DAX_PMD_NR indexes), under a
  * seeded random mix of operations: insert (4 KiB and PMD), erase, store,
  * order-0 and PMD-order loads (with the conflict flag), tag set / clear /
- * get, next_entry, next_tagged, retag with a random @max, and now and then
- * a truncate (erase everything from a random index on, or everything) so
+ * get, next_entry, next_tagged, retag with a random @max, emptying and
+ * refilling a leaf the last lookups went through, and now and then a
+ * truncate (erase everything from a random index on, or everything) so
  * the root shrinks.
  *
  * Indexes come from a few clusters (tiny and dense small indexes, indexes
@@ -456,6 +457,68 @@ static void op_truncate(struct dax_index *idx, uint64_t from)
 	pthread_mutex_unlock(&idx->lock);
 }
 
+/*
+ * Empty the leaf (shift-0 node) under an existing 4 KiB entry, so that the
+ * leaf is unlinked and, after an RCU barrier now and then, really freed;
+ * then refill the same index. The thread's last lookups went through that
+ * leaf: a lookup shortcut that kept using it would now read a freed node
+ * (ASan) or miss the new value.
+ */
+static void op_refill_leaf(struct dax_index *idx)
+{
+	uint64_t index, first, last;
+	dax_entry_t e;
+	size_t pos;
+
+	if (!nr_model)
+		return;
+	pos = t_rand_below(&rng, nr_model);
+	if (model[pos].order)
+		return;
+	index = model[pos].first;
+	first = index & ~DAX_IDX_MASK;
+	last = index | DAX_IDX_MASK;
+	{
+		DAX_CURSOR(cur, index, idx, 0);
+
+		dax_rcu_read_lock();
+		CHECK_EQ(dax_idx_load(&cur), model[pos].e);
+		dax_rcu_read_unlock();
+	}
+	pthread_mutex_lock(&idx->lock);
+	while ((pos = m_next(first, last, -1)) != NONE_POS) {
+		DAX_CURSOR(cur, model[pos].first, idx, 0);
+
+		REQUIRE(model[pos].order == 0);
+		CHECK_EQ(dax_idx_load(&cur), model[pos].e);
+		if (cur.slot)
+			dax_idx_erase(&cur);
+		m_remove(pos);
+	}
+	pthread_mutex_unlock(&idx->lock);
+	if (t_rand_below(&rng, 64) == 0)
+		dax_rcu_barrier(); /* slow (a grace period): not every time */
+	for (uint64_t i = first;; i++) {
+		DAX_CURSOR(cur, i, idx, 0);
+
+		dax_rcu_read_lock();
+		CHECK_EQ(dax_idx_load(&cur), 0);
+		dax_rcu_read_unlock();
+		if (i == last)
+			break;
+	}
+	e = rand_entry(0);
+	CHECK_EQ(idx_insert(idx, index, 0, e), 0);
+	m_insert(index, 0, e);
+	{
+		DAX_CURSOR(cur, index, idx, 0);
+
+		dax_rcu_read_lock();
+		CHECK_EQ(dax_idx_load(&cur), e);
+		dax_rcu_read_unlock();
+	}
+}
+
 /* Shift of the root node, -1 for an empty tree (white-box). */
 static int root_shift(struct dax_index *idx)
 {
@@ -544,6 +607,7 @@ int main(int argc, char **argv)
 	static const char *const names[] = {
 		"insert", "insert_pmd", "erase", "store", "load", "load_pmd",
 		"tag", "next_entry", "next_tagged", "retag", "truncate",
+		"refill_leaf",
 	};
 	struct dax_index idx;
 	unsigned long ops, checks = 0, nr_shrinks = 0;
@@ -571,8 +635,10 @@ int main(int argc, char **argv)
 			op = 1;
 		else if (r < 40)
 			op = 3;
-		else if (r < 52)
+		else if (r < 51)
 			op = 4;
+		else if (r < 52)
+			op = 11;
 		else if (r < 58)
 			op = 5;
 		else if (r < 72)
@@ -616,6 +682,9 @@ int main(int argc, char **argv)
 			break;
 		case 9:
 			op_retag(&idx);
+			break;
+		case 11:
+			op_refill_leaf(&idx);
 			break;
 		default:
 			op_truncate(&idx,

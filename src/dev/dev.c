@@ -18,12 +18,20 @@
 
 #include "dev.h"
 
-/* Map a libpmem2 error (negative, its own codes) to -errno. */
+/*
+ * Map a libpmem2 error to -errno: system errors come back as -errno
+ * already; libpmem2's own codes (PMEM2_E_*, all far below -4095) mean the
+ * source or the request does not fit, or the file type is not one it can
+ * map. (pmem2_err_to_errno() is declared but not exported by the Debian
+ * build.)
+ */
 static int pmem2_errno(int ret)
 {
-	int err = pmem2_err_to_errno(ret);
-
-	return err > 0 ? -err : (err < 0 ? err : -EIO);
+	if (ret >= -4095)
+		return ret < 0 ? ret : -EIO;
+	if (ret == PMEM2_E_INVALID_FILE_TYPE || ret == PMEM2_E_NOSUPP)
+		return -ENODEV;
+	return -EINVAL;
 }
 
 static int dev_map(struct dax_dev *dev)

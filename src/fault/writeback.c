@@ -12,16 +12,18 @@
  * a flush is fixed, and entries dirtied later are left for the next call
  * (no livelock against a steady writer). Then for each TOWRITE entry:
  *
- *   lock the entry; clear TOWRITE;
+ *   lock the entry;
  *   write-protect the page(s) in every region (mkclean);
  *   flush the block(s) to the device;
- *   clear DIRTY; unlock.
+ *   clear TOWRITE and DIRTY; unlock.
  *
- * DIRTY is cleared last and under the entry lock, after no writable
- * mapping remains: a store after mkclean faults into mkwrite, which needs
- * the entry lock, so it tags DIRTY again only after we are done, and the
- * page stays dirty for the next writeback. Clearing DIRTY before the
- * write-protect would lose exactly such a store.
+ * The write-protect comes before the flush: a store after mkclean faults
+ * into mkwrite, which needs the entry lock, so it tags DIRTY again only
+ * after we are done and the page stays dirty for the next writeback; a
+ * store before it is covered by the flush. Flushing first would let a
+ * store land between flush and write-protect and then be marked clean.
+ * Tags are cleared last, under the entry lock; TOWRITE in particular is
+ * shared by every writeback in progress (see writeback_one()).
  */
 #include <errno.h>
 
@@ -37,12 +39,18 @@ static void writeback_one(struct dax_fmap *f, struct dax_cursor *cur,
 
 	if (!dax_entry_tag_get(&f->m, cur, DAX_TAG_TOWRITE))
 		return; /* written back by someone else meanwhile */
-	dax_entry_tag_clear(&f->m, cur, DAX_TAG_TOWRITE);
 	f->vm->mkclean(f->vm_ctx, first, first + nr - 1);
 	DAX_HOOK(f, DAX_HOOK_WB_CLEANED, first);
 	if (!dax_entry_is_zero(e) && !dax_entry_is_empty(e))
 		f->dev->flush(f->dev_ctx, dax_entry_block(e), nr);
 	DAX_HOOK(f, DAX_HOOK_WB_FLUSHED, first);
+	/*
+	 * TOWRITE goes only now, after the flush: a concurrent writeback
+	 * that also owes this page finds it still tagged, waits for our
+	 * entry lock, and so returns only after the flush (clearing it
+	 * first let a second msync return early; found by the SPIN model).
+	 */
+	dax_entry_tag_clear(&f->m, cur, DAX_TAG_TOWRITE);
 	dax_entry_tag_clear(&f->m, cur, DAX_TAG_DIRTY);
 	fault_stat(&f->stats.writeback);
 }

@@ -12,9 +12,10 @@
  *
  * Locking: fs->lock guards refs, disk, nr_blocks; ip->size is atomic
  * (written under fs->lock after the transaction that sets it commits, read
- * without a lock); the mmap lock is a pthread rwlock, reader-preferring,
- * so a thread may take it shared twice (a write(2) whose user buffer
- * faults on the same file) without deadlocking behind a waiting writer.
+ * without a lock); the mmap lock is a pthread rwlock that prefers
+ * writers: faults take it shared all the time, and with readers preferred
+ * a truncate could wait for ever. No thread takes it shared twice: the
+ * I/O paths never touch a udax mapping while holding it (they bounce).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -60,7 +61,15 @@ struct dax_inode *fs_inode_new(struct dax_fs *fs, uint32_t ino)
 
 	if (!ip)
 		return NULL;
-	if (pthread_rwlock_init(&ip->mmap_lock, NULL)) {
+	pthread_rwlockattr_t attr;
+	int err;
+
+	pthread_rwlockattr_init(&attr);
+	pthread_rwlockattr_setkind_np(&attr,
+				      PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	err = pthread_rwlock_init(&ip->mmap_lock, &attr);
+	pthread_rwlockattr_destroy(&attr);
+	if (err) {
 		free(ip);
 		return NULL;
 	}

@@ -40,8 +40,12 @@ static void rcu_key_init(void)
 		fprintf(stderr, "udax: cannot create the RCU thread key\n");
 		abort();
 	}
-#ifdef UDAX_TSAN
+#if defined(UDAX_TSAN) && defined(_LGPL_SOURCE)
 	/*
+	 * Only when the read side is inlined (rcu.h does not inline it under
+	 * TSan unless the includer asked for _LGPL_SOURCE; without it
+	 * urcu_memb_gp is not even declared).
+	 *
 	 * The read-side unlock (inlined from liburcu's headers, so
 	 * instrumented) wakes a waiting grace period by testing and clearing
 	 * urcu_memb_gp.futex with plain volatile accesses (uatomic_read/set),

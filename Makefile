@@ -4,8 +4,12 @@
 # every target first installs what is missing (scripts/install-deps.sh).
 #
 #   make            release build in build/release
-#   make check      ASan+UBSan build of everything, all tests; then a
-#                   ThreadSanitizer build running the concurrency tests
+#   make check      ASan+UBSan build of everything, all tests (and the
+#                   SPIN model); a ThreadSanitizer build running the
+#                   concurrency tests; a release build installed into a
+#                   temporary prefix, with the example built against it
+#   make demo       release build, then `udax demo` on build/udax-demo.pool
+#                   (created on first use, sparse, reused afterwards)
 #   make bench      release build, benchmarks, JSON under bench/results/
 #   make install    install the release build (PREFIX=/usr/local)
 #   make clean      remove build/
@@ -17,7 +21,7 @@ CTEST  := ctest --output-on-failure --no-tests=error
 # entropy on some kernels; run its tests with randomisation off.
 NOASLR := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 
-.PHONY: all deps release check check-asan check-tsan bench install clean
+.PHONY: all deps release check check-asan check-tsan check-install demo bench install clean
 
 all: release
 
@@ -29,7 +33,7 @@ release: deps
 		-DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	cmake --build build/release -j$(JOBS)
 
-check: check-asan check-tsan
+check: check-asan check-tsan check-install
 
 check-asan: deps
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug \
@@ -42,6 +46,12 @@ check-tsan: deps
 		-DUDAX_SANITIZE=thread -DUDAX_BENCH=OFF >/dev/null
 	cmake --build build/tsan -j$(JOBS)
 	cd build/tsan && $(NOASLR) $(CTEST) -L concurrency
+
+demo: release
+	./build/release/udax demo build/udax-demo.pool
+
+check-install: release
+	cd build/release && $(CTEST) -L install
 
 bench: release
 	mkdir -p bench/results

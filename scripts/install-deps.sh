@@ -6,7 +6,7 @@
 # one `apt-get update`); otherwise names what is missing and fails.
 set -euo pipefail
 
-pkgs=(cmake make gcc pkg-config liburcu-dev libpmem2-dev)
+pkgs=(cmake make gcc pkg-config liburcu-dev libpmem2-dev spin)
 missing=()
 for p in "${pkgs[@]}" "$@"; do
 	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then

@@ -114,4 +114,77 @@ static inline __attribute__((unused)) bool t_store(volatile uint64_t *p,
 	return true;
 }
 
+/*
+ * Relaxed-atomic forms of t_load()/t_store(), for words that several
+ * threads access at once through a mapping (ThreadSanitizer would call
+ * plain accesses a data race).
+ */
+static inline __attribute__((unused)) bool t_aload(uint64_t *p,
+						   uint64_t *out)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 1)) {
+		t_bus_jmp = NULL;
+		return false;
+	}
+	t_bus_jmp = &jb;
+	*out = __atomic_load_n(p, __ATOMIC_RELAXED);
+	t_bus_jmp = NULL;
+	return true;
+}
+
+static inline __attribute__((unused)) bool t_astore(uint64_t *p, uint64_t v)
+{
+	sigjmp_buf jb;
+
+	if (sigsetjmp(jb, 1)) {
+		t_bus_jmp = NULL;
+		return false;
+	}
+	t_bus_jmp = &jb;
+	__atomic_store_n(p, v, __ATOMIC_RELAXED);
+	t_bus_jmp = NULL;
+	return true;
+}
+
+static void t_fsck_report(void *ctx, const char *problem)
+{
+	(*(int *)ctx)++;
+	fprintf(stderr, "fsck: %s\n", problem);
+}
+
+/* Check the (closed) pool at @path; print each problem. 0 if clean. */
+static inline __attribute__((unused)) int t_fsck(const char *path)
+{
+	int problems = 0;
+	int err = udax_pool_fsck(path, t_fsck_report, &problems);
+
+	if (err)
+		fprintf(stderr, "fsck %s: %d (%d problems)\n", path, err,
+			problems);
+	return err;
+}
+
+#if defined(__has_feature)
+#if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
+#define __SANITIZE_THREAD__ 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+/*
+ * udax serves page faults from a SIGSEGV handler that allocates (index
+ * nodes, page-map levels) and takes locks, by design: the signal is
+ * synchronous, raised by the faulting access itself. ThreadSanitizer
+ * reports every malloc inside any signal handler ("signal-unsafe call
+ * inside of a signal") without telling synchronous faults from
+ * asynchronous signals; turn only that report off.
+ */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "report_signal_unsafe=0";
+}
+#endif
+
 #endif /* UDAX_TEST_API_UTIL_H */

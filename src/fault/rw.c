@@ -13,6 +13,12 @@
  * progress: a fault that saw the hole finishes first and its zero page is
  * then removed; a fault that starts later finds the block.
  *
+ * Writes run concurrently (mmap lock shared), so a write may also find
+ * blocks that another write has just allocated and not yet cleared of
+ * zero pages. It must not return with its data hidden behind them: every
+ * write clears zero pages from the range it copies to, not only from what
+ * it allocated itself.
+ *
  * The buffer must not be a udax mapping (that would fault while we hold
  * the mmap lock): the API layer bounces or prefaults.
  */
@@ -22,9 +28,14 @@
 #include "fault.h"
 #include "../index/rcu.h"
 
-/* Remove zero-page entries (and stale placeholders) in [first, last]. */
+/*
+ * Remove zero-page entries (and stale placeholders) in [first, last]. With
+ * @all, lock every entry found; else pass over entries that already hold a
+ * block without locking them (a block entry cannot turn back into a zero
+ * page while our mmap lock keeps punch hole and truncate out).
+ */
 static void invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
-				    uint64_t last)
+				    uint64_t last, bool all)
 {
 	uint64_t index = first;
 	dax_entry_t e;
@@ -39,11 +50,14 @@ static void invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
 		dax_rcu_read_unlock();
 		if (!found)
 			break;
-		/* Lock even entries that look like blocks: a fault may be
-		 * turning a placeholder into a zero page right now. */
+		/* With @all, lock even entries that look like blocks: a fault
+		 * may be turning a placeholder into a zero page right now. */
 		cur.index = index;
 		next = index + 1;
-		if (dax_entry_grab(&f->m, &cur, DAX_GRAB_EXISTING, &e) == 0) {
+		if (!all && !dax_entry_is_zero(e) && !dax_entry_is_empty(e))
+			next = index + ((uint64_t)1 << dax_entry_order(e));
+		else if (dax_entry_grab(&f->m, &cur, DAX_GRAB_EXISTING, &e) ==
+			 0) {
 			uint64_t eidx = dax_idx_entry_index(&cur, e);
 			uint64_t nr = (uint64_t)1 << dax_entry_order(e);
 
@@ -180,8 +194,13 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 		if (n > len - done)
 			n = len - done;
 		nr_pages = ((at + n - 1) >> DAX_PAGE_SHIFT) - index + 1;
-		if (map.flags & DAX_IOMAP_F_NEW)
-			invalidate_zero_entries(f, index, index + nr_pages - 1);
+		/*
+		 * Blocks we did not allocate may be another write's, still
+		 * behind its zero pages (see the top of this file): clear
+		 * those too, without locking entries that hold blocks.
+		 */
+		invalidate_zero_entries(f, index, index + nr_pages - 1,
+					map.flags & DAX_IOMAP_F_NEW);
 		block = map.block + (index - map.index);
 		dst = f->dev->addr(f->dev_ctx, block);
 		memcpy(dst + (at & (DAX_PAGE_SIZE - 1)), (const char *)buf + done,
@@ -232,7 +251,7 @@ int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
 		if (n > last - index + 1)
 			n = last - index + 1;
 		if (map.flags & DAX_IOMAP_F_NEW)
-			invalidate_zero_entries(f, index, index + n - 1);
+			invalidate_zero_entries(f, index, index + n - 1, true);
 		f->fs->iomap_end(f->file, &map);
 		index += n;
 	}

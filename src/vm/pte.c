@@ -90,21 +90,18 @@ static int unmap_pages(struct dax_vm_file *vf, struct dax_region *r,
 		       -1, 0);
 }
 
-static int vm_insert(void *ctx, void *region, uint64_t index,
-		     unsigned int order, uint64_t block, unsigned int flags)
+/*
+ * Map region pages [i, i + nr) to the blocks from @block (or to zeros
+ * with DAX_VM_ZERO) and give them state @huge | their kind.
+ * Context: r->lock held.
+ */
+static int map_run(struct dax_vm_file *vf, struct dax_region *r, uint64_t i,
+		   uint64_t nr, uint64_t block, unsigned int flags, uint8_t huge)
 {
-	struct dax_vm_file *vf = ctx;
-	struct dax_region *r = region;
-	uint64_t nr = (uint64_t)1 << order, i = index - r->pgoff;
 	bool writable = flags & DAX_VM_WRITE;
 	uint8_t state;
 	int err;
 
-	pthread_mutex_lock(&r->lock);
-	if (index < r->pgoff || i + nr > r->nr_pages) {
-		pthread_mutex_unlock(&r->lock);
-		return -EFAULT; /* unmapped meanwhile */
-	}
 	if (flags & DAX_VM_ZERO) {
 		err = vm_mmap(vf, page_addr(r, i), nr << DAX_PAGE_SHIFT,
 			      PROT_READ,
@@ -119,11 +116,58 @@ static int vm_insert(void *ctx, void *region, uint64_t index,
 			      vf->dev_offset + (block << DAX_PAGE_SHIFT));
 		state = writable ? DAX_PTE_RW : DAX_PTE_RO;
 	}
-	if (!err) {
-		if (order)
-			state |= DAX_PTE_HUGE;
+	if (!err)
 		for (uint64_t k = 0; k < nr; k++)
-			pte_set(r, i + k, state);
+			pte_set(r, i + k, state | huge);
+	return err;
+}
+
+static bool is_private(struct dax_region *r, uint64_t i)
+{
+	return (pte_get(r, i) & DAX_PTE_STATE_MASK) == DAX_PTE_PRIVATE;
+}
+
+static int vm_insert(void *ctx, void *region, uint64_t index,
+		     unsigned int order, uint64_t block, unsigned int flags)
+{
+	struct dax_vm_file *vf = ctx;
+	struct dax_region *r = region;
+	uint64_t nr = (uint64_t)1 << order, i = index - r->pgoff, k;
+	int err = 0;
+
+	pthread_mutex_lock(&r->lock);
+	if (index < r->pgoff || i + nr > r->nr_pages) {
+		pthread_mutex_unlock(&r->lock);
+		return -EFAULT; /* unmapped meanwhile */
+	}
+	for (k = 0; order && k < nr && !is_private(r, i + k); k++)
+		;
+	if (!order || k == nr) {
+		err = map_run(vf, r, i, nr, block, flags,
+			      order ? DAX_PTE_HUGE : 0);
+		pthread_mutex_unlock(&r->lock);
+		return err;
+	}
+	/*
+	 * A 2 MiB entry over a range of a private region that holds private
+	 * copies (the kernel would find page tables there and fault 4 KiB):
+	 * the copies are this region's data and must stay. Map the entry's
+	 * other pages in 4 KiB pieces around them, as parts of the entry
+	 * (state without DAX_PTE_HUGE, as when a PTE fault maps 4 KiB of a
+	 * 2 MiB entry).
+	 */
+	for (k = 0; k < nr && !err;) {
+		uint64_t end = k;
+
+		if (is_private(r, i + k)) {
+			k++;
+			continue;
+		}
+		while (end < nr && !is_private(r, i + end))
+			end++;
+		err = map_run(vf, r, i + k, end - k,
+			      (flags & DAX_VM_ZERO) ? 0 : block + k, flags, 0);
+		k = end;
 	}
 	pthread_mutex_unlock(&r->lock);
 	return err;

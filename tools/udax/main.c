@@ -436,12 +436,9 @@ static void usage(FILE *out)
 int main(int argc, char **argv)
 {
 	const struct command *c = NULL;
-	char **args = calloc((size_t)argc + 1, sizeof(char *));
-	int nargs = 0, ret;
+	char **args = argv + 1; /* positional arguments, compacted in place */
+	int nargs = 0;
 	bool help = false;
-
-	if (!args)
-		die("out of memory");
 	for (int i = 1; i < argc; i++) {
 		if (!strcmp(argv[i], "--json"))
 			cli.json = true;
@@ -470,7 +467,5 @@ int main(int argc, char **argv)
 	for (int i = 0; c->nargs >= 0 && i < nargs; i++)
 		if (args[i][0] == '-' && args[i][1])
 			die("unknown option '%s'", args[i]);
-	ret = c->fn(nargs, args);
-	free(args);
-	return ret;
+	return c->fn(nargs, args);
 }

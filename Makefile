@@ -7,21 +7,44 @@
 #   make check      ASan+UBSan build of everything, all tests (and the
 #                   SPIN model); a ThreadSanitizer build running the
 #                   concurrency tests; a release build installed into a
-#                   temporary prefix, with the example built against it
+#                   temporary prefix, with the example built against it;
+#                   and 20 seconds of the pool fuzzer (check-fuzz)
 #   make demo       release build, then `udax demo` on build/udax-demo.pool
 #                   (created on first use, sparse, reused afterwards)
-#   make bench      release build, benchmarks, JSON under bench/results/
+#   make bench      release build, benchmarks, JSON and PNG charts under
+#                   bench/results/
+#   make soak       release build, then MINUTES (default 10) of random
+#                   stress of one file through real mappings, pread/pwrite,
+#                   truncate, punch, msync and fsync, against a shadow copy
+#                   (tests/api_soak; its pool in $TMPDIR, else /dev/shm)
+#   make fuzz       libFuzzer build (clang) in build/fuzz, seeds generated
+#                   into build/fuzz/corpus, the inputs of fuzz/regressions
+#                   replayed, then SECONDS (default 60) of fuzzing pool
+#                   images: fails on any crash, leak, sanitizer report or
+#                   broken invariant (crashing input in build/fuzz/artifacts)
 #   make install    install the release build (PREFIX=/usr/local)
 #   make clean      remove build/
 
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
+MINUTES ?= 10
+SECONDS ?= 60
+# Fuzzer processes (libFuzzer -fork), and per-input leak checks (0: leaks
+# are still caught, by LeakSanitizer when the fuzzer exits, at twice the
+# speed: liburcu frees index nodes after a grace period, so most inputs
+# end with more mallocs than frees and would each get a full leak scan).
+FUZZ_JOBS ?= 1
+FUZZ_LEAKS ?= 0
+FUZZ_FLAGS := -timeout=10 -rss_limit_mb=2048 -detect_leaks=$(FUZZ_LEAKS) \
+	      -artifact_prefix=artifacts/ -print_final_stats=1 \
+	      $(if $(filter-out 0 1,$(FUZZ_JOBS)),-fork=$(FUZZ_JOBS))
 CTEST  := ctest --output-on-failure --no-tests=error
 # ThreadSanitizer cannot map its shadow with the kernel's full ASLR
 # entropy on some kernels; run its tests with randomisation off.
 NOASLR := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 
-.PHONY: all deps release check check-asan check-tsan check-install demo bench install clean
+.PHONY: all deps release check check-asan check-tsan check-install check-fuzz \
+	demo bench soak fuzz fuzz-build install clean
 
 all: release
 
@@ -33,7 +56,7 @@ release: deps
 		-DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
 	cmake --build build/release -j$(JOBS)
 
-check: check-asan check-tsan check-install
+check: check-asan check-tsan check-install check-fuzz
 
 check-asan: deps
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug \
@@ -54,8 +77,34 @@ check-install: release
 	cd build/release && $(CTEST) -L install
 
 bench: release
+	@scripts/install-deps.sh gnuplot-nox
 	mkdir -p bench/results
 	./build/release/bench/lockbench -o bench/results/lockbench.json
+	./build/release/bench/faultbench -o bench/results/faultbench.json
+	./build/release/bench/mmapbench -o bench/results/mmapbench.json
+	scripts/bench-charts.sh bench/results
+
+soak: release
+	@echo "soak: $(CURDIR)/build/release/tests/api_soak -m $(MINUTES)"
+	./build/release/tests/api_soak -m $(MINUTES)
+
+# The fuzzer: build, seeds, regressions, then fuzz (fuzz/pool_fuzz.c).
+fuzz-build:
+	@scripts/install-deps.sh clang libclang-rt-dev llvm
+	CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+		-DUDAX_FUZZ=ON -DUDAX_TESTS=OFF -DUDAX_BENCH=OFF >/dev/null
+	cmake --build build/fuzz -j$(JOBS) --target pool_fuzz make_corpus \
+		pool_fuzz_replay
+	cd build/fuzz && ./fuzz/make_corpus corpus >/dev/null
+	mkdir -p build/fuzz/artifacts
+	build/fuzz/fuzz/pool_fuzz_replay fuzz/regressions
+
+fuzz: fuzz-build
+	cd build/fuzz && ./fuzz/pool_fuzz -max_total_time=$(SECONDS) \
+		$(FUZZ_FLAGS) corpus
+
+check-fuzz:
+	$(MAKE) fuzz SECONDS=20
 
 install: release
 	cmake --install build/release

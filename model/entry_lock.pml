@@ -23,15 +23,16 @@
  *   BUG_NO_PASS_ON         put_unlocked() does not pass the wake-up on
  *   BUG_PMD_WAIT_PTE       a PMD grab over a locked PTE entry sleeps on
  *                          it keyed at the PMD index, instead of -EEXIST
- *   BUG_WB_CLEAN_BEFORE_WP writeback clears DIRTY (after the flush)
- *                          before write-protecting
- * Observations (see README):
+ *   BUG_WB_FLUSH_BEFORE_WP writeback flushes before write-protecting
+ *                          (tags still cleared last)
+ *   BUG_WB_TOWRITE_FIRST   writeback clears TOWRITE before the flush (the
+ *                          order writeback.c had until the model found
+ *                          it; rejected by FSYNC_CHECK with WB2)
+ * Properties and observations (see README):
+ *   FSYNC_CHECK            an msync returns only after flushing every
+ *                          store made before it began
  *   WB_DIRTY_FIRST         writeback clears DIRTY first, but still
  *                          write-protects before flushing (passes)
- *   FSYNC_CHECK            an msync returns only after flushing every
- *                          store made before it began (fails with WB2)
- *   WB_TOWRITE_LAST        candidate fix: clear TOWRITE last, only
- *                          after the flush (passes with WB2)
  */
 
 /* ---- entry word bits (src/index/entry.h) ---- */

@@ -13,17 +13,19 @@
 #endif
 
 /*
- * writeback_one() (writeback.c), entry locked by us in slot ws: clear
- * TOWRITE, write-protect (mkclean), flush, clear DIRTY last.
+ * writeback_one() (writeback.c), entry locked by us in slot ws: if still
+ * TOWRITE, write-protect (mkclean), flush, then clear TOWRITE and DIRTY
+ * (two dax_entry_tag_clear() calls: two idx->lock sections, two steps).
  */
 inline writeback_one(ws)
 {
-	atomic {	/* dax_entry_tag_get + tag_clear under idx->lock */
+	atomic {	/* dax_entry_tag_get under idx->lock */
 		if
-#ifdef WB_TOWRITE_LAST
-		:: (tag[ws] & TOWRITE) != 0 -> act = 1
-#else
+#ifdef BUG_WB_TOWRITE_FIRST
+		/* the old order: TOWRITE cleared at once, before the flush */
 		:: (tag[ws] & TOWRITE) != 0 -> tag[ws] = tag[ws] & ~TOWRITE; act = 1
+#else
+		:: (tag[ws] & TOWRITE) != 0 -> act = 1
 #endif
 		:: else -> act = 0	/* written back by someone else */
 		fi
@@ -31,24 +33,26 @@ inline writeback_one(ws)
 	if
 	:: act == 1 ->
 		act = 0;
-#if defined(BUG_WB_CLEAN_BEFORE_WP)
-		/* flush, clear DIRTY, and only then write-protect */
+#if defined(BUG_WB_FLUSH_BEFORE_WP)
+		/* flush, and only then write-protect (tags still last) */
 		atomic { written = 0; flushed = 1; flushed_upto = nstores };	/* flush */
-		atomic { tag[ws] = tag[ws] & ~DIRTY };		/* clean */
-		atomic { writable = 0 }				/* mkclean */
+		atomic { writable = 0 };			/* mkclean */
 #elif defined(WB_DIRTY_FIRST)
 		/* clear DIRTY first, but write-protect before the flush */
 		atomic { tag[ws] = tag[ws] & ~DIRTY };		/* clean */
 		atomic { writable = 0 };			/* mkclean */
-		atomic { written = 0; flushed = 1; flushed_upto = nstores }	/* flush */
+		atomic { written = 0; flushed = 1; flushed_upto = nstores };	/* flush */
 #else
 		atomic { writable = 0 };			/* mkclean */
 		atomic { written = 0; flushed = 1; flushed_upto = nstores };	/* flush */
-		atomic { tag[ws] = tag[ws] & ~DIRTY }		/* clean */
 #endif
-#ifdef WB_TOWRITE_LAST
-		/* candidate fix: TOWRITE is cleared only after the flush */
-		; atomic { tag[ws] = tag[ws] & ~TOWRITE }
+#ifndef BUG_WB_TOWRITE_FIRST
+		/* TOWRITE only after the flush: another msync that owes the
+		 * page finds it tagged and waits for our entry lock */
+		atomic { tag[ws] = tag[ws] & ~TOWRITE };
+#endif
+#ifndef WB_DIRTY_FIRST
+		atomic { tag[ws] = tag[ws] & ~DIRTY };		/* clean, last */
 #endif
 	:: else
 	fi

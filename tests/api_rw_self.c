@@ -10,8 +10,10 @@
  *    into holes (the copy's stores allocate blocks by write faults);
  *    every call completes (watchdog) and leaves exactly the bytes a
  *    plain memory buffer would have;
- *  - pread into a MAP_PRIVATE mapping of the same range copies, and the
- *    file does not change;
+ *  - a pwrite that grows the file (its mmap lock taken exclusive) from a
+ *    mapping of that same file, and of another;
+ *  - pread into a MAP_PRIVATE mapping copies, the file does not change,
+ *    and the private copies survive a later 2 MiB read fault around them;
  *  - write(2) from a never-faulted mapping to a host file fails with
  *    EFAULT (the kernel cannot fault udax pages), succeeds with the right
  *    bytes after udax_prefault(read); read(2) into the mapping fails with
@@ -23,7 +25,9 @@
  * own half-written output or a bounce chunk at the wrong offset; a pread
  * that copies into a mapping without going through the fault path (the
  * store lands on a zero page or a stale block); udax_prefault that maps
- * too little, read-only for writing, or nothing at all.
+ * too little, read-only for writing, or nothing at all; a 2 MiB fault in
+ * a private mapping that maps the file over the region's private copies
+ * (found by this test, fixed in src/vm/pte.c).
  */
 #include "api_util.h"
 
@@ -154,12 +158,65 @@ static void rw_through_mappings(void)
 	memcpy(ref[1], buf, 1 * MiB);
 	CHECK_EQ(udax_pread(file[1], priv + 1 * MiB, 1 * MiB, 0), 1 * MiB);
 	CHECK(!memcmp(priv + 1 * MiB, buf, 1 * MiB));
+	/*
+	 * A read fault in the same 2 MiB (a 2 MiB fault if the file's blocks
+	 * there are one aligned extent) must not map the file over the
+	 * private copies just made.
+	 */
 	CHECK(!memcmp(priv, ref[0], 1 * MiB));
+	CHECK(!memcmp(priv + 1 * MiB, buf, 1 * MiB));
 	CHECK_EQ(udax_pwrite(file[0], priv + 1 * MiB, 100, 0), 100);
 	memcpy(ref[0], buf, 100);
 	MATCHES(0);
 	MATCHES(1);
 	REQUIRE(udax_munmap(priv, FSIZE) == 0);
+	free(buf);
+}
+
+/*
+ * A pwrite that grows the file holds its mmap lock exclusive: a buffer
+ * that is a mapping of that same file must not fault under it.
+ */
+static void growing_writes(void)
+{
+	const uint64_t half = 1 * MiB;
+	struct udax_file *g, *h;
+	unsigned char *m, *want = malloc(2 * half), *buf = malloc(2 * half);
+	struct stat sb;
+	void *p;
+
+	REQUIRE(want && buf);
+	memset(want, 0, 2 * half);
+	for (uint64_t k = 0; k < 600 * 1024; k++)
+		want[k] = (unsigned char)t_rand(&rng);
+	REQUIRE(udax_open(pool, "g", O_RDWR | O_CREAT, 0644, &g) == 0);
+	REQUIRE(udax_pwrite(g, want, 600 * 1024, 0) == 600 * 1024);
+	REQUIRE(udax_ftruncate(g, half) == 0);
+	REQUIRE(udax_mmap(g, NULL, 2 * half, PROT_READ | PROT_WRITE,
+			  MAP_SHARED, 0, &p) == 0);
+	m = p;
+
+	/* The first half (never faulted: data, then holes) appended. */
+	CHECK_EQ(udax_pwrite(g, m, half, half), half);
+	memcpy(want + half, want, half);
+	REQUIRE(udax_fstat(g, &sb) == 0);
+	CHECK_EQ(sb.st_size, 2 * half);
+	CHECK_EQ(udax_pread(g, buf, 2 * half, 0), 2 * half);
+	CHECK(!memcmp(buf, want, 2 * half));
+	CHECK(!memcmp(m, want, 2 * half));
+
+	/* Another file grown from this mapping, at an unaligned offset. */
+	REQUIRE(udax_open(pool, "h", O_RDWR | O_CREAT, 0644, &h) == 0);
+	CHECK_EQ(udax_pwrite(h, m + 100, 300 * 1024, 5000), 300 * 1024);
+	REQUIRE(udax_fstat(h, &sb) == 0);
+	CHECK_EQ(sb.st_size, 5000 + 300 * 1024);
+	CHECK_EQ(udax_pread(h, buf, 300 * 1024, 5000), 300 * 1024);
+	CHECK(!memcmp(buf, want + 100, 300 * 1024));
+
+	REQUIRE(udax_munmap(m, 2 * half) == 0);
+	REQUIRE(udax_close(g) == 0);
+	REQUIRE(udax_close(h) == 0);
+	free(want);
 	free(buf);
 }
 
@@ -255,6 +312,7 @@ int main(int argc, char **argv)
 		map[i] = p;
 	}
 	rw_through_mappings();
+	growing_writes();
 	prefault_syscalls();
 	for (int i = 0; i < 2; i++) {
 		REQUIRE(udax_munmap(map[i], FSIZE) == 0);

@@ -117,10 +117,21 @@ static inline __attribute__((unused)) bool t_store(volatile uint64_t *p,
 /*
  * Relaxed-atomic forms of t_load()/t_store(), for words that several
  * threads access at once through a mapping (ThreadSanitizer would call
- * plain accesses a data race).
+ * plain accesses a data race). Not instrumented by ThreadSanitizer
+ * either: it models each mmap() as a plain write of the range by the
+ * mapping thread, so an access to a page another thread's fault mapped
+ * looks like a race with that mmap(); the real ordering is the MMU's,
+ * which it cannot see (and when the mmap's stack has left its history,
+ * no suppression can match the report).
  */
-static inline __attribute__((unused)) bool t_aload(uint64_t *p,
-						   uint64_t *out)
+#if defined(__SANITIZE_THREAD__) || defined(__has_feature)
+#define T_NO_TSAN __attribute__((no_sanitize("thread")))
+#else
+#define T_NO_TSAN
+#endif
+
+static inline __attribute__((unused)) T_NO_TSAN bool t_aload(uint64_t *p,
+							     uint64_t *out)
 {
 	sigjmp_buf jb;
 
@@ -134,7 +145,8 @@ static inline __attribute__((unused)) bool t_aload(uint64_t *p,
 	return true;
 }
 
-static inline __attribute__((unused)) bool t_astore(uint64_t *p, uint64_t v)
+static inline __attribute__((unused)) T_NO_TSAN bool t_astore(uint64_t *p,
+								 uint64_t v)
 {
 	sigjmp_buf jb;
 
@@ -167,6 +179,27 @@ static inline __attribute__((unused)) int t_fsck(const char *path)
 }
 
 #if defined(__has_feature)
+#if __has_feature(address_sanitizer) && !defined(__SANITIZE_ADDRESS__)
+#define __SANITIZE_ADDRESS__ 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__)
+/*
+ * SIGBUS is caught by siglongjmp out of the handler. With an alternate
+ * signal stack (which ASan sets up for every thread) ASan's longjmp hook
+ * looks up the thread's normal stack through pthread_getattr_np, which
+ * reads /proc/self/maps: with one kernel mapping per 4 KiB udax page that
+ * is milliseconds per SIGBUS. Without ASan's alternate stack the hook
+ * returns at once; only stack-overflow reports lose their stack.
+ */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void)
+{
+	return "use_sigaltstack=0";
+}
+#endif
+
+#if defined(__has_feature)
 #if __has_feature(thread_sanitizer) && !defined(__SANITIZE_THREAD__)
 #define __SANITIZE_THREAD__ 1
 #endif
@@ -184,6 +217,20 @@ const char *__tsan_default_options(void);
 const char *__tsan_default_options(void)
 {
 	return "report_signal_unsafe=0";
+}
+
+/*
+ * ThreadSanitizer models mmap() as a plain write of the whole range by
+ * the calling thread. When one thread's fault maps a page (vm_mmap) and
+ * another thread then uses it without faulting, it reports a race
+ * between that "write" and the access; the real ordering is the MMU's
+ * (page tables), which it cannot see. Suppress only reports with vm_mmap
+ * in a stack: every other race in the library is still reported.
+ */
+const char *__tsan_default_suppressions(void);
+const char *__tsan_default_suppressions(void)
+{
+	return "race:vm_mmap\n";
 }
 #endif
 

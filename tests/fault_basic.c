@@ -161,15 +161,15 @@ static void test_hole_read(void)
 	CHECK(!th_entry_dirty(&env.f, 3));
 	CHECK_EQ(cnt(&env.fs.allocs), 0);
 	CHECK_EQ(th_fs_block_of(&env.fs, 3), TH_HOLE);
-	CHECK_EQ(cnt(&env.f.stats.hole), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 1);
 
 	/* The engine called directly: same result, no major fault. */
 	ret = fault(&env, a, 4, false);
 	CHECK_EQ(ret, DAX_FAULT_DONE);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
 	CHECK(dax_entry_is_zero(peek(&env, 4)));
-	CHECK_EQ(cnt(&env.f.stats.hole), 2);
-	CHECK_EQ(cnt(&env.f.stats.major), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 0);
 	/* A second read fault of a zero-mapped hole changes nothing. */
 	CHECK_EQ(fault(&env, a, 4, false), DAX_FAULT_DONE);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
@@ -220,7 +220,7 @@ static void test_many_holes(void)
 	bytes1 = heap_bytes();
 	CHECK_EQ(cnt(&env.fs.allocs), 0);
 	CHECK_EQ(cnt(&env.vm.privates), 0);
-	CHECK_EQ(cnt(&env.f.stats.hole), nr);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), nr);
 	CHECK_EQ(env.f.m.idx.nr_entries, nr);
 	CHECK(env.f.m.idx.nr_nodes <= node_bound(nr));
 	node_bytes = (env.f.m.idx.nr_nodes - nodes0) * node_cost;
@@ -261,8 +261,8 @@ static void test_write(void)
 	      !dax_entry_is_pmd(e));
 	CHECK_EQ(dax_entry_block(e), blk);
 	CHECK(th_entry_dirty(&env.f, 10));
-	CHECK_EQ(cnt(&env.f.stats.major), 1);
-	CHECK_EQ(cnt(&env.f.stats.hole), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 0);
 	CHECK_EQ(load(&env, a, 10, 5), th_stamp(10, 1));
 	/* Freshly allocated blocks are zeroed. */
 	CHECK_EQ(load(&env, a, 10, 6), 0);
@@ -271,12 +271,12 @@ static void test_write(void)
 	ret = fault(&env, a, 11, true);
 	CHECK_EQ(ret, DAX_FAULT_MAJOR);
 	CHECK_EQ(cnt(&env.fs.allocs), 2);
-	CHECK_EQ(cnt(&env.f.stats.major), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
 	CHECK(a->ptes[11].writable);
 	ret = fault(&env, a, 11, true);
 	CHECK_EQ(ret, DAX_FAULT_DONE);
 	CHECK_EQ(cnt(&env.fs.allocs), 2);
-	CHECK_EQ(cnt(&env.f.stats.major), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
 	CHECK_EQ(dax_entry_block(peek(&env, 11)), th_fs_block_of(&env.fs, 11));
 
 	/* A read fault in another region maps the same block read-only. */
@@ -286,8 +286,8 @@ static void test_write(void)
 	CHECK_EQ(b->ptes[10].block, blk);
 	CHECK(!b->ptes[10].writable);
 	CHECK_EQ(load(&env, b, 10, 5), th_stamp(10, 1));
-	CHECK_EQ(cnt(&env.f.stats.major), 2);
-	CHECK_EQ(cnt(&env.f.stats.hole), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 2);
 	env_teardown(&env);
 }
@@ -309,11 +309,11 @@ static void test_hole_fill(void)
 	CHECK_EQ(a->ptes[5].kind, TH_ZERO);
 	CHECK_EQ(b->ptes[5].kind, TH_ZERO);
 	CHECK_EQ(p->ptes[5].kind, TH_ZERO);
-	CHECK_EQ(cnt(&env.f.stats.hole), 3);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 3);
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
 
 	store(&env, a, 5, 1, th_stamp(5, 1));
-	CHECK_EQ(cnt(&env.f.stats.hole_fill), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 	CHECK_EQ(cnt(&env.fs.allocs), 1);
 	CHECK_EQ(a->ptes[5].kind, TH_BLOCK);
 	CHECK(a->ptes[5].writable);
@@ -356,7 +356,7 @@ static void test_private(void)
 	CHECK(!p->ptes[7].writable);
 	/* A private store copies it. */
 	store(&env, p, 7, 3, th_stamp(7, 99));
-	CHECK_EQ(cnt(&env.f.stats.cow), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, cow), 1);
 	CHECK_EQ(p->ptes[7].kind, TH_PRIVATE);
 	CHECK(p->ptes[7].writable);
 	CHECK_EQ(load(&env, p, 7, 3), th_stamp(7, 99));
@@ -389,7 +389,7 @@ static void test_private(void)
 	CHECK_EQ(th_fs_block_of(&env.fs, 12), TH_HOLE);
 	CHECK(dax_entry_is_zero(peek(&env, 12)));
 	CHECK_EQ(cnt(&env.fs.allocs), allocs);
-	CHECK_EQ(cnt(&env.f.stats.cow), 3);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, cow), 3);
 	CHECK(!th_entry_dirty(&env.f, 9));
 	CHECK(!th_entry_dirty(&env.f, 12));
 	env_teardown(&env);
@@ -411,7 +411,7 @@ static void test_eof(void)
 
 	CHECK_EQ(load(&env, a, 10, 0), 0);
 	store(&env, a, 10, 500, th_stamp(10, 1));
-	sigbus = cnt(&env.f.stats.sigbus);
+	sigbus = DAX_FAULT_STAT(&env.f, sigbus);
 	CHECK_EQ(th_access(&env, a, 11, 0, false, &v), DAX_FAULT_SIGBUS);
 	CHECK_EQ(th_access(&env, a, 11, 0, true, &v), DAX_FAULT_SIGBUS);
 	CHECK_EQ(fault(&env, a, 11, true), DAX_FAULT_SIGBUS);
@@ -420,7 +420,7 @@ static void test_eof(void)
 				.index = 12,
 				.flags = DAX_VMF_WRITE | DAX_VMF_SHARED };
 	CHECK_EQ(dax_mkwrite(&env.f, &vmf, 0), DAX_FAULT_SIGBUS);
-	CHECK_EQ(cnt(&env.f.stats.sigbus), sigbus + 5);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, sigbus), sigbus + 5);
 	CHECK_EQ(a->ptes[11].kind, TH_NONE);
 	CHECK_EQ(a->ptes[40].kind, TH_NONE);
 	CHECK(!th_entry_present(&env.f, 11));
@@ -465,7 +465,7 @@ static void test_enospc(void)
 	env.fs.reserve = 0;
 	store(&env, a, 3, 0, th_stamp(3, 1));
 	store(&env, a, 4, 0, th_stamp(4, 1));
-	CHECK_EQ(cnt(&env.f.stats.hole_fill), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 
 	/* Fill the device, fail, free one block by punching, succeed. */
 	for (uint64_t p = 10; cnt(&env.fs.allocs) < 8; p++)
@@ -597,26 +597,26 @@ static void test_mkwrite(void)
 	CHECK(!a->ptes[3].writable);
 	CHECK_EQ(a->ptes[3].kind, TH_BLOCK);
 	CHECK(!th_entry_dirty(&env.f, 3));
-	CHECK_EQ(cnt(&env.f.stats.writeback), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, writeback), 1);
 	/* Nothing dirty: a second writeback writes nothing. */
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
-	CHECK_EQ(cnt(&env.f.stats.writeback), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, writeback), 1);
 
-	mkw = cnt(&env.f.stats.mkwrite);
+	mkw = DAX_FAULT_STAT(&env.f, mkwrite);
 	store(&env, a, 3, 0, th_stamp(3, 2));
-	CHECK_EQ(cnt(&env.f.stats.mkwrite), mkw + 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw + 1);
 	CHECK(th_entry_dirty(&env.f, 3));
 	CHECK(a->ptes[3].writable);
 	CHECK(!b->ptes[3].writable);
 	CHECK_EQ(cnt(&env.fs.allocs), allocs);
-	CHECK_EQ(cnt(&env.f.stats.major), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 1);
 	CHECK_EQ(load(&env, b, 3, 0), th_stamp(3, 2));
 
 	/* Again through the other region. */
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK(!th_entry_dirty(&env.f, 3));
 	store(&env, b, 3, 1, th_stamp(3, 3));
-	CHECK_EQ(cnt(&env.f.stats.mkwrite), mkw + 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw + 2);
 	CHECK(th_entry_dirty(&env.f, 3));
 	CHECK(b->ptes[3].writable);
 	CHECK(!a->ptes[3].writable);
@@ -628,13 +628,13 @@ static void test_mkwrite(void)
 	CHECK_EQ(dax_truncate(&env.f, NR_PAGES * DAX_PAGE_SIZE), 0);
 	CHECK(!th_entry_present(&env.f, 40));
 	CHECK_EQ(a->ptes[40].kind, TH_NONE);
-	mkw = cnt(&env.f.stats.mkwrite);
+	mkw = DAX_FAULT_STAT(&env.f, mkwrite);
 	vmf = (struct dax_vmf){ .region = a,
 				.index = 40,
 				.flags = DAX_VMF_WRITE | DAX_VMF_SHARED };
 	CHECK_EQ(dax_mkwrite(&env.f, &vmf, 0), DAX_FAULT_RETRY);
 	CHECK(!th_entry_present(&env.f, 40));
-	CHECK_EQ(cnt(&env.f.stats.mkwrite), mkw);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw);
 	CHECK_EQ(a->ptes[40].kind, TH_NONE);
 	/* The retried access faults in a new, zeroed block. */
 	CHECK_EQ(load(&env, a, 40, 0), 0);

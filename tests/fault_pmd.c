@@ -222,9 +222,9 @@ static void test_zero_pmd(void)
 	CHECK(e && dax_entry_is_pmd(e) && dax_entry_is_zero(e));
 	CHECK(dax_entry_same(peek(&env, 511), e));
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
-	CHECK_EQ(cnt(&env.f.stats.hole), 1);
-	CHECK_EQ(cnt(&env.f.stats.fallback), 0);
-	CHECK_EQ(cnt(&env.f.stats.pte), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pte), 0);
 	CHECK_EQ(cnt(&env.fs.allocs), 0);
 	CHECK(!th_entry_dirty(&env.f, 0));
 	/* Nothing next door. */
@@ -235,7 +235,7 @@ static void test_zero_pmd(void)
 	CHECK_EQ(load(&env, b, 300, 0), 0);
 	CHECK(pmd_mapped(b, 0, TH_ZERO, false));
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
-	CHECK_EQ(cnt(&env.f.stats.hole), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 2);
 	CHECK_EQ(cnt(&env.fs.allocs), 0);
 	env_teardown(&env);
 }
@@ -273,10 +273,10 @@ static void test_block_pmd(void)
 	CHECK_EQ(dax_entry_block(e), blk);
 	CHECK(th_entry_dirty(&env.f, pidx));
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
-	CHECK_EQ(cnt(&env.f.stats.pmd), 1);
-	CHECK_EQ(cnt(&env.f.stats.major), 1);
-	CHECK_EQ(cnt(&env.f.stats.fallback), 0);
-	CHECK_EQ(cnt(&env.f.stats.pte), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pte), 0);
 
 	/* The same write again: not major, nothing allocated. */
 	ret = dax_fault(&env.f, &vmf, DAX_PMD_ORDER);
@@ -287,7 +287,7 @@ static void test_block_pmd(void)
 	/* A read through another huge region: the PMD, read-only. */
 	CHECK_EQ(load(&env, b, pidx + 33, 2), th_stamp(pidx + 33, 1));
 	CHECK(pmd_mapped(b, pidx, TH_BLOCK, false));
-	CHECK_EQ(cnt(&env.f.stats.pmd), 3);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 3);
 
 	/* A 4 KiB fault inside the block PMD maps block + offset. */
 	vmf = mkvmf(c, pidx + 33, false);
@@ -316,7 +316,7 @@ static void test_block_pmd(void)
 	store(&env, a, pidx + 500, 0, th_stamp(pidx + 500, 1));
 	CHECK(th_entry_dirty(&env.f, pidx));
 	CHECK(pmd_mapped(a, pidx, TH_BLOCK, true));
-	CHECK_EQ(cnt(&env.f.stats.mkwrite), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), 1);
 	env_teardown(&env);
 }
 
@@ -345,26 +345,26 @@ static void test_fallback_private_eof(void)
 
 	/* Private write: copy one page, never a 2 MiB anything. */
 	store(&env, p, 100, 0, th_stamp(100, 1));
-	CHECK_EQ(cnt(&env.f.stats.fallback), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 1);
 	CHECK_EQ(p->ptes[100].kind, TH_PRIVATE);
 	CHECK(!p->ptes[100].pmd);
 	CHECK_EQ(cnt(&env.fs.allocs), 0);
-	CHECK_EQ(cnt(&env.f.stats.pmd), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 0);
 	CHECK(!th_entry_present(&env.f, 100));
 	vmf = mkvmf(p, 101, true);
 	CHECK_EQ(dax_pmd_fault(&env.f, &vmf), DAX_FAULT_FALLBACK);
-	CHECK_EQ(cnt(&env.f.stats.fallback), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 2);
 
 	/* EOF inside the last 2 MiB: read and write fall back. */
-	fb = cnt(&env.f.stats.fallback);
+	fb = DAX_FAULT_STAT(&env.f, fallback);
 	CHECK_EQ(load(&env, a, last + 5, 0), 0);
-	CHECK_EQ(cnt(&env.f.stats.fallback), fb + 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 1);
 	CHECK_EQ(a->ptes[last + 5].kind, TH_ZERO);
 	CHECK(!a->ptes[last + 5].pmd);
 	CHECK_EQ(a->ptes[last + 6].kind, TH_NONE);
 	check_pte_entry(&env, last + 5);
 	store(&env, a, last + 6, 0, th_stamp(last + 6, 1));
-	CHECK_EQ(cnt(&env.f.stats.fallback), fb + 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 2);
 	CHECK_EQ(cnt(&env.fs.allocs), 1);
 	CHECK(!a->ptes[last + 6].pmd);
 	check_pte_entry(&env, last + 6);
@@ -372,7 +372,7 @@ static void test_fallback_private_eof(void)
 	vmf = mkvmf(a, size + 2, false);
 	CHECK_EQ(dax_pmd_fault(&env.f, &vmf), DAX_FAULT_SIGBUS);
 	CHECK_EQ(dax_fault(&env.f, &vmf, DAX_PMD_ORDER), DAX_FAULT_SIGBUS);
-	CHECK_EQ(cnt(&env.f.stats.fallback), fb + 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 2);
 	env_teardown(&env);
 }
 
@@ -388,8 +388,8 @@ static void test_fallback_short_extent(void)
 	env.fs.pmd_alloc = false;
 
 	store(&env, a, pidx + 9, 0, th_stamp(pidx + 9, 1));
-	CHECK_EQ(cnt(&env.f.stats.fallback), 1);
-	CHECK_EQ(cnt(&env.f.stats.pmd), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 0);
 	CHECK(cnt(&env.fs.allocs) < DAX_PMD_NR);
 	CHECK_EQ(a->ptes[pidx + 9].kind, TH_BLOCK);
 	CHECK_EQ(a->ptes[pidx + 9].block, th_fs_block_of(&env.fs, pidx + 9));
@@ -493,7 +493,7 @@ static void test_fallback_conflict(void)
 	}
 	CHECK_EQ(cnt(&env.f.m.stats.waits), waits);
 	CHECK(cnt(&env.f.m.stats.conflicts) >= conflicts + 2);
-	CHECK_EQ(cnt(&env.f.stats.fallback), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 2);
 	CHECK_EQ(cnt(&env.fs.allocs), 0);
 	CHECK(range_unmapped(a, pidx));
 	/* The 4 KiB fault that follows works next to the locked entry. */
@@ -515,7 +515,7 @@ static void test_fallback_conflict(void)
 	CHECK(!a->ptes[pidx + 4].pmd);
 	CHECK_EQ(cnt(&env.fs.allocs), 1);
 	check_pte_entry(&env, pidx + 4);
-	CHECK_EQ(cnt(&env.f.stats.pmd), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 0);
 	pthread_mutex_destroy(&h.lock);
 	pthread_cond_destroy(&h.cond);
 	env_teardown(&env);
@@ -550,10 +550,10 @@ static void test_downgrade(void)
 	CHECK(e && !dax_entry_is_pmd(e) && !dax_entry_is_zero(e));
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
 	/* The huge regions see the data; PMD faults there now fall back. */
-	fb = cnt(&env.f.stats.fallback);
+	fb = DAX_FAULT_STAT(&env.f, fallback);
 	CHECK_EQ(load(&env, a, 7, 0), th_stamp(7, 1));
 	CHECK_EQ(load(&env, b, 8, 0), 0);
-	CHECK_EQ(cnt(&env.f.stats.fallback), fb + 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 2);
 	CHECK(!a->ptes[7].pmd);
 	CHECK_EQ(b->ptes[8].kind, TH_ZERO);
 	CHECK(!b->ptes[8].pmd);
@@ -585,9 +585,9 @@ static void test_pmd_hole_fill(void)
 	CHECK_EQ(load(&env, a, 3, 0), 0);
 	CHECK_EQ(load(&env, b, 4, 0), 0);
 	store(&env, a, 3, 1, th_stamp(3, 1));
-	CHECK_EQ(cnt(&env.f.stats.hole_fill), 1);
-	CHECK_EQ(cnt(&env.f.stats.pmd), 1);
-	CHECK_EQ(cnt(&env.f.stats.fallback), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 0);
 	CHECK_EQ(cnt(&env.f.m.stats.downgrades), 0);
 	CHECK_EQ(cnt(&env.fs.allocs), DAX_PMD_NR);
 	blk = th_fs_block_of(&env.fs, 0);
@@ -740,10 +740,10 @@ static void test_concurrent(void)
 	}
 	printf("concurrent: %lu accesses in %lu rounds, %lu PMD maps, %lu "
 	       "fallbacks, %lu downgrades, %lu hole fills\n",
-	       ops, rounds, cnt(&env.f.stats.pmd), cnt(&env.f.stats.fallback),
-	       cnt(&env.f.m.stats.downgrades), cnt(&env.f.stats.hole_fill));
-	CHECK(cnt(&env.f.stats.pmd) > 0);
-	CHECK(cnt(&env.f.stats.fallback) > 0);
+	       ops, rounds, DAX_FAULT_STAT(&env.f, pmd), DAX_FAULT_STAT(&env.f, fallback),
+	       cnt(&env.f.m.stats.downgrades), DAX_FAULT_STAT(&env.f, hole_fill));
+	CHECK(DAX_FAULT_STAT(&env.f, pmd) > 0);
+	CHECK(DAX_FAULT_STAT(&env.f, fallback) > 0);
 	env_teardown(&env);
 }
 

@@ -350,7 +350,7 @@ static void part1bc_engine(void)
 		CHECK_EQ(env.vm.regions[r].ptes[index].kind, TH_ZERO);
 	e = peek(&env, index);
 	CHECK(dax_entry_is_zero(e) && !dax_entry_locked(e));
-	CHECK_EQ(atomic_load(&env.f.stats.hole), 1 + NR_WAITERS);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 1 + NR_WAITERS);
 	printf("part 1b: %d faults asleep on a hole's entry all woke and "
 	       "mapped the zero page\n",
 	       NR_WAITERS);
@@ -376,7 +376,7 @@ static void part1bc_engine(void)
 	}
 	/* The replace woke all three at once. */
 	CHECK(atomic_load(&env.f.m.stats.wakeups) >= wakeups + NR_WAITERS);
-	CHECK_EQ(atomic_load(&env.f.stats.hole_fill), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 	CHECK_EQ(env.vm.regions[0].ptes[index].kind, TH_NONE);
 	store(&env, &env.vm.regions[4], index, th_stamp(index, 1));
 	for (int r = 0; r < 5; r++)
@@ -540,7 +540,7 @@ static int part2b_changed(bool fill)
 		job_join(&wr, "2b write fault");
 		CHECK_EQ(wr.ret, DAX_FAULT_MAJOR);
 		/* The hole was filled before the deletion ran. */
-		CHECK_EQ(atomic_load(&env.f.stats.hole_fill), 1);
+		CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 		CHECK_EQ(env.vm.regions[0].ptes[index].kind, TH_NONE);
 		block = th_fs_block_of(&env.fs, index);
 		CHECK(block != TH_HOLE);
@@ -752,7 +752,7 @@ static void part2d_random(struct t_rng *rng)
 	printf("part 2d: %.1f s, %lu accesses against %lu truncate/punch/"
 	       "writeback calls, %lu waits, %lu sigbus\n",
 	       secs, faults, truncs, atomic_load(&env.f.m.stats.waits),
-	       atomic_load(&env.f.stats.sigbus));
+	       DAX_FAULT_STAT(&env.f, sigbus));
 	th_env_destroy(&env);
 }
 

@@ -324,8 +324,8 @@ static void part1_fault_first(bool pmd, struct t_rng *rng)
 	CHECK_EQ(rd.ret, DAX_FAULT_DONE);
 	CHECK_EQ(wr.ret, (long)(nr * DAX_PAGE_SIZE));
 	/* The fault's zero page was put in, then taken out by the write. */
-	CHECK_EQ(atomic_load(&env.f.stats.hole), 1);
-	CHECK_EQ(atomic_load(&env.f.stats.zapped_zero), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, zapped_zero), 1);
 	CHECK_EQ(env.vm.regions[0].ptes[rd.index].kind, TH_NONE);
 	CHECK(!th_entry_present(&env.f, rd.index));
 	th_check_quiescent(&env);
@@ -379,7 +379,7 @@ static void part2_write_first(bool pmd, bool zero_first, struct t_rng *rng)
 	CHECK_EQ(rr->ptes[rd.index].pmd, pmd);
 	if (zero_first) {
 		/* Filling the hole took the zero page away everywhere. */
-		CHECK_EQ(atomic_load(&env.f.stats.hole_fill), 1);
+		CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 		CHECK_EQ(rz->ptes[rd.index].kind, TH_NONE);
 	}
 	/* The data is not there yet: a load sees the zeroed block. */
@@ -529,8 +529,8 @@ static void part4_random(struct t_rng *rng)
 	CHECK_EQ(th_violations(), 0);
 	printf("part 4: %d random rounds, %lu hole fills, %lu zero pages "
 	       "removed by writes, %lu waits\n",
-	       round - 1, atomic_load(&env.f.stats.hole_fill),
-	       atomic_load(&env.f.stats.zapped_zero),
+	       round - 1, DAX_FAULT_STAT(&env.f, hole_fill),
+	       DAX_FAULT_STAT(&env.f, zapped_zero),
 	       atomic_load(&env.f.m.stats.waits));
 	th_env_destroy(&env);
 }

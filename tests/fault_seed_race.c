@@ -248,7 +248,7 @@ static void run_engine(bool writer_first)
 	} else {
 		/* The reader's zero page was zapped by the hole fill. */
 		CHECK_EQ(rr->ptes[5].kind, TH_NONE);
-		CHECK_EQ(atomic_load(&env.f.stats.hole_fill), 1);
+		CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 	}
 	CHECK(th_entry_dirty(&env.f, 5));
 	th_check_quiescent(&env);

@@ -17,7 +17,16 @@
  * (sometimes a whole aligned 2 MiB), dax_truncate down and back up (sizes
  * stay page-aligned), dax_punch_hole of random word-aligned ranges
  * (sometimes a whole aligned 2 MiB). Pages are drawn half from a shared
- * "hot" window that moves around PMD boundaries, so threads collide.
+ * "hot" window that moves around PMD boundaries, so threads collide, and
+ * at the engine's hook points (mostly with an entry lock held) threads
+ * now and then yield or sleep a little, so that even on two cores others
+ * run into held locks.
+ *
+ * Before the stress, two deterministic regressions replay, with a hook
+ * stopping one thread, the two engine bugs this stress found: a write(2)
+ * that returned with its data hidden behind a zero page another write(2)
+ * had not yet removed, and a punch that deleted a dirty 2 MiB entry whose
+ * other pages then never got written back.
  *
  * What is checked:
  *  1. No access fails except with SIGBUS, and SIGBUS only when the page
@@ -45,13 +54,13 @@
  *     write-protecting), and flush copies blocks to a "durable" image.
  *  4. No deadlock or lost wake-up: t_watchdog.
  *  5. After joining, deterministically: a full writeback leaves no DIRTY
- *     entry and no writable shared mapping, and every block of the file
+ *     entry, no writable shared mapping, and every block of the file
  *     equal to its durable image (no store escaped dirty tracking, the
- *     seed's second problem); every page below EOF read
- *     through a fresh fault in each shared region equals dax_read of it
- *     (whole pages compared), and R_PRIV shows the same unless it holds a
- *     private copy; the owner model holds for every word; pages beyond
- *     EOF have no block, no entry, and SIGBUS; blocks are accounted for.
+ *     seed's second problem); every page below EOF read through a fresh
+ *     fault in each shared region equals dax_read of it (whole pages
+ *     compared), and R_PRIV shows the same unless it holds a private
+ *     copy; the owner model holds for every word; pages beyond EOF have
+ *     no block, no entry, and SIGBUS; blocks are accounted for.
  *
  * Duration: STRESS_SECS seconds by default (make check runs this under
  * ASan and TSan, in two builds each); -l (or UDAX_TEST_LONG=1) runs
@@ -76,6 +85,16 @@
 /* Dynamic annotation exported by the TSan runtime (no header has it). */
 void AnnotateBenignRaceSized(const char *file, int line, const void *mem,
 			     unsigned long size, const char *desc);
+
+/*
+ * Every thread is joined before exit: skip TSan's default one-second
+ * sleep at exit (meant for threads still running then).
+ */
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void)
+{
+	return "atexit_sleep_ms=0";
+}
 #endif
 
 #define NR_THREADS 6
@@ -145,7 +164,8 @@ static struct worker workers[NR_THREADS];
 
 static uint64_t size_pages_now(void)
 {
-	return (atomic_load(&env.fs.size) + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT;
+	return (atomic_load(&env.fs.size) + DAX_PAGE_SIZE - 1) >>
+	       DAX_PAGE_SHIFT;
 }
 
 /* ---- check 1: "was it beyond EOF at some point" ---- */
@@ -324,10 +344,12 @@ static void stress_hook(struct dax_fmap *f, enum dax_hook_point point,
 	k = t_rand_below(&hook_rng, 1000);
 	if (k < 60) {
 		sched_yield();
-		atomic_fetch_add_explicit(&hook_yields, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&hook_yields, 1,
+					  memory_order_relaxed);
 	} else if (k < 66) {
 		usleep(1 + (useconds_t)t_rand_below(&hook_rng, 200));
-		atomic_fetch_add_explicit(&hook_sleeps, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&hook_sleeps, 1,
+					  memory_order_relaxed);
 	}
 }
 
@@ -442,8 +464,8 @@ static void op_writeback(struct worker *w)
 	}
 	err = dax_writeback(&env.f, first, last);
 	if (err)
-		FAIL("dax_writeback(%llu, %llu) = %d", (unsigned long long)first,
-		     (unsigned long long)last, err);
+		FAIL("dax_writeback(%llu, %llu) = %d",
+		     (unsigned long long)first, (unsigned long long)last, err);
 }
 
 /* A random word-aligned byte range [*pos, *pos + *len) inside the file's
@@ -479,11 +501,12 @@ static void op_dax_read(struct worker *w)
 		     (unsigned long long)len, got);
 		return;
 	}
-	want = pos >= s.pages * DAX_PAGE_SIZE
-		       ? 0
-		       : s.pages * DAX_PAGE_SIZE - pos < len
-				 ? s.pages * DAX_PAGE_SIZE - pos
-				 : len;
+	/* What a file of s.pages pages holds from pos on, at most len. */
+	want = 0;
+	if (pos < s.pages * DAX_PAGE_SIZE)
+		want = s.pages * DAX_PAGE_SIZE - pos < len
+			       ? s.pages * DAX_PAGE_SIZE - pos
+			       : len;
 	if ((uint64_t)got < want) {
 		w->short_reads++;
 		if (eof_stable_below(&s, s.pages))
@@ -623,6 +646,7 @@ static const struct {
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	unsigned long moves = 0;
 
 	t_rng_init(&hook_rng, t_seed ^ ((uint64_t)(w->id + 1) << 48));
 	hook_on = true;
@@ -637,15 +661,13 @@ static void *worker_main(void *arg)
 		}
 		mix[i].fn(w);
 		w->ops[mix[i].op]++;
-		/* Thread 0 moves the hot window now and then: around a PMD
+		/* Thread 0 moves the hot window now and then: to a PMD
 		 * boundary, or anywhere. */
-		if (w->id == 0 && (w->ops[OP_READ] & 255) == 0) {
-			uint64_t b = t_rand_below(&w->rng, 2)
-					     ? t_rand_below(&w->rng,
-							    MAX_PAGES / DAX_PMD_NR) *
-						       DAX_PMD_NR
-					     : t_rand_below(&w->rng, MAX_PAGES);
+		if (w->id == 0 && (++moves & 511) == 0) {
+			uint64_t b = t_rand_below(&w->rng, MAX_PAGES);
 
+			if (t_rand_below(&w->rng, 2))
+				b &= ~(DAX_PMD_NR - 1);
 			atomic_store(&hot_base, b);
 		}
 	}
@@ -750,8 +772,9 @@ static void final_check(void)
 			for (uint64_t word = 0; !src && word < WORDS; word++)
 				if (file[wslot(p, word)]) {
 					FAIL("final: region %s page %llu maps "
-					     "the zero page, dax_read sees data",
-					     region_name[r], (unsigned long long)p);
+					     "the zero page over data",
+					     region_name[r],
+					     (unsigned long long)p);
 					break;
 				}
 		}
@@ -786,7 +809,7 @@ static void final_check(void)
 
 /* ---- setting up the file ---- */
 
-/* One file of MAX_PAGES pages, the four regions, the wrapped ops. */
+/* The file of MAX_PAGES pages, the four regions, the wrapped ops. */
 static void env_setup(void)
 {
 	REQUIRE(th_env_init(&env, NR_BLOCKS, MAX_PAGES) == 0);
@@ -808,8 +831,7 @@ static void env_setup(void)
 	stress_dev_ops = th_dev_ops;
 	stress_dev_ops.flush = stress_flush;
 	env.f.dev = &stress_dev_ops;
-	if (!durable)
-		durable = malloc(NR_BLOCKS * DAX_PAGE_SIZE);
+	durable = malloc(NR_BLOCKS * DAX_PAGE_SIZE);
 	REQUIRE(durable);
 	memcpy(durable, env.fs.dev, NR_BLOCKS * DAX_PAGE_SIZE);
 }
@@ -822,8 +844,9 @@ static struct {
 	pthread_cond_t cond;
 	pthread_t who;
 	enum dax_hook_point point;
-	int stage; /* 0 armed, 1 stopped there, 2 released */
-} gate = { PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER };
+	int stage; /* -1 not armed, 0 armed, 1 stopped there, 2 released */
+} gate = { .lock = PTHREAD_MUTEX_INITIALIZER,
+	    .cond = PTHREAD_COND_INITIALIZER };
 
 static void gate_hook(struct dax_fmap *f, enum dax_hook_point point,
 		      uint64_t index, void *arg)
@@ -831,10 +854,9 @@ static void gate_hook(struct dax_fmap *f, enum dax_hook_point point,
 	(void)f;
 	(void)index;
 	(void)arg;
-	if (point != gate.point || !pthread_equal(pthread_self(), gate.who))
-		return;
 	pthread_mutex_lock(&gate.lock);
-	if (gate.stage == 0) {
+	if (gate.stage == 0 && point == gate.point &&
+	    pthread_equal(pthread_self(), gate.who)) {
 		gate.stage = 1;
 		pthread_cond_broadcast(&gate.cond);
 		while (gate.stage != 2)
@@ -864,6 +886,7 @@ static void *gated_write(void *arg)
 	uint64_t buf[8];
 
 	(void)arg;
+	gate_wait(0);
 	for (int i = 0; i < 8; i++)
 		buf[i] = th_stamp(3, 1);
 	CHECK_EQ(dax_write(&env.f, buf, sizeof(buf), 3 * DAX_PAGE_SIZE + 256),
@@ -887,10 +910,12 @@ static void regression_write_behind_zero_page(void)
 	env.f.hook = gate_hook;
 	CHECK_EQ(th_access(&env, r, 3, 0, false, &v), 0);
 	CHECK_EQ(v, 0); /* the zero page */
-	gate.point = DAX_HOOK_RW_MAPPED;
-	gate.stage = 0;
+	gate_set(-1);
 	REQUIRE(pthread_create(&t, NULL, gated_write, NULL) == 0);
-	gate.who = t; /* the hook only fires after the thread got here */
+	pthread_mutex_lock(&gate.lock);
+	gate.who = t;
+	gate.point = DAX_HOOK_RW_MAPPED;
+	pthread_mutex_unlock(&gate.lock);
 	gate_set(0);
 	gate_wait(1); /* it allocated page 3 and stopped */
 	for (int i = 0; i < 8; i++)
@@ -954,25 +979,22 @@ int main(int argc, char **argv)
 {
 	double secs, t0;
 	unsigned long total[OP_NR] = { 0 }, sigbus = 0, short_reads = 0;
-	struct dax_fault_stats *fs;
 	struct dax_lock_stats *ls;
 
 	t_init(argc, argv);
 	secs = run_seconds();
 	t_watchdog((unsigned int)secs + 120);
 
+	/* The regressions leave data in pages 3 and 513, stamps with no
+	 * worker's id: the stress runs on from there. */
 	env_setup();
 	regression_write_behind_zero_page();
-	th_env_destroy(&env);
-	env_setup();
 	regression_punch_dirty_pmd();
-	th_env_destroy(&env);
 	CHECK_EQ(th_violations(), 0);
 	REQUIRE(atomic_load(&failures) == 0 && !t_failures);
 	printf("regressions: write(2) behind a zero page, punch in a dirty "
 	       "2 MiB entry: ok\n");
 
-	env_setup();
 	env.f.hook = stress_hook;
 	last_val = calloc(MAX_PAGES * WORDS, sizeof(*last_val));
 	last_snap = calloc(MAX_PAGES * WORDS, sizeof(*last_snap));
@@ -1008,18 +1030,19 @@ int main(int argc, char **argv)
 	for (int o = 0; o < OP_NR; o++)
 		printf(" %s %lu", op_name[o], total[o]);
 	printf("; sigbus %lu, short reads %lu\n", sigbus, short_reads);
-	fs = &env.f.stats;
 	ls = &env.f.m.stats;
 	printf("faults: pte %lu pmd %lu read %lu write %lu cow %lu hole %lu "
 	       "fallback %lu mkwrite %lu major %lu hole_fill %lu sigbus %lu "
 	       "sync %lu writeback %lu zapped_zero %lu\n",
-	       atomic_load(&fs->pte), atomic_load(&fs->pmd),
-	       atomic_load(&fs->read), atomic_load(&fs->write),
-	       atomic_load(&fs->cow), atomic_load(&fs->hole),
-	       atomic_load(&fs->fallback), atomic_load(&fs->mkwrite),
-	       atomic_load(&fs->major), atomic_load(&fs->hole_fill),
-	       atomic_load(&fs->sigbus), atomic_load(&fs->sync),
-	       atomic_load(&fs->writeback), atomic_load(&fs->zapped_zero));
+	       DAX_FAULT_STAT(&env.f, pte), DAX_FAULT_STAT(&env.f, pmd),
+	       DAX_FAULT_STAT(&env.f, read), DAX_FAULT_STAT(&env.f, write),
+	       DAX_FAULT_STAT(&env.f, cow), DAX_FAULT_STAT(&env.f, hole),
+	       DAX_FAULT_STAT(&env.f, fallback),
+	       DAX_FAULT_STAT(&env.f, mkwrite),
+	       DAX_FAULT_STAT(&env.f, major), DAX_FAULT_STAT(&env.f, hole_fill),
+	       DAX_FAULT_STAT(&env.f, sigbus), DAX_FAULT_STAT(&env.f, sync),
+	       DAX_FAULT_STAT(&env.f, writeback),
+	       DAX_FAULT_STAT(&env.f, zapped_zero));
 	printf("locks: waits %lu wakeups %lu conflicts %lu downgrades %lu "
 	       "inserts %lu; fs: allocs %lu frees %lu syncs %lu; hook yields "
 	       "%lu sleeps %lu\n",

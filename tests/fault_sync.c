@@ -130,15 +130,15 @@ static void store_check(struct th_env *env, struct th_region *r,
 			uint64_t index, bool want_sync, enum how how,
 			unsigned int order, int line)
 {
-	unsigned long s0 = cnt(&env->fs.syncs), st0 = cnt(&env->f.stats.sync);
+	unsigned long s0 = cnt(&env->fs.syncs), st0 = DAX_FAULT_STAT(&env->f, sync);
 	unsigned long w0 = writable_calls, m0 = mapped_calls;
-	unsigned long mk0 = cnt(&env->f.stats.mkwrite);
+	unsigned long mk0 = DAX_FAULT_STAT(&env->f, mkwrite);
 	uint64_t v = th_stamp(index, s0 + 1);
 	int fails = t_failures;
 
 	CHECK_EQ(th_access(env, r, index, 0, true, &v), 0);
 	CHECK_EQ(cnt(&env->fs.syncs), s0 + want_sync);
-	CHECK_EQ(cnt(&env->f.stats.sync), st0 + want_sync);
+	CHECK_EQ(DAX_FAULT_STAT(&env->f, sync), st0 + want_sync);
 	CHECK(writable_calls > w0);
 	CHECK_EQ(order_at_writable, order);
 	/* Committed before it became writable. */
@@ -148,7 +148,7 @@ static void store_check(struct th_env *env, struct th_region *r,
 		CHECK(mapped_calls > m0);
 		CHECK_EQ(syncs_at_mapped, s0);
 	} else {
-		CHECK(cnt(&env->f.stats.mkwrite) > mk0);
+		CHECK(DAX_FAULT_STAT(&env->f, mkwrite) > mk0);
 		CHECK_EQ(mapped_calls, m0);
 	}
 	CHECK(r->ptes[index].writable);
@@ -164,13 +164,13 @@ static void store_check(struct th_env *env, struct th_region *r,
 static void load_nosync(struct th_env *env, struct th_region *r,
 			uint64_t index)
 {
-	unsigned long s0 = cnt(&env->fs.syncs), st0 = cnt(&env->f.stats.sync);
+	unsigned long s0 = cnt(&env->fs.syncs), st0 = DAX_FAULT_STAT(&env->f, sync);
 	uint64_t v = 0;
 
 	CHECK_EQ(th_access(env, r, index, 0, false, &v), 0);
 	CHECK(th_stamp_ok(index, v));
 	CHECK_EQ(cnt(&env->fs.syncs), s0);
-	CHECK_EQ(cnt(&env->f.stats.sync), st0);
+	CHECK_EQ(DAX_FAULT_STAT(&env->f, sync), st0);
 }
 
 static struct dax_vmf mkvmf(struct th_region *r, uint64_t index, bool write)
@@ -219,7 +219,7 @@ static void test_pte(void)
 	load_nosync(&env, s, 4);
 	CHECK_EQ(s->ptes[4].kind, TH_ZERO);
 	STORE(&env, s, 4, true, VIA_FAULT, 0);
-	CHECK_EQ(cnt(&env.f.stats.hole_fill), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 
 	/* A region without MAP_SYNC never commits... */
 	STORE(&env, n, 5, false, VIA_FAULT, 0);
@@ -250,7 +250,7 @@ static void test_pte(void)
 	CHECK_EQ(th_access(&env, p, 3, 0, true, &v), 0);
 	CHECK_EQ(p->ptes[8].kind, TH_PRIVATE);
 	CHECK_EQ(cnt(&env.fs.syncs), s0);
-	CHECK_EQ(cnt(&env.f.stats.cow), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, cow), 2);
 	CHECK_EQ(th_fs_block_of(&env.fs, 8), TH_HOLE);
 
 	/* Reads never commit: holes, blocks, through every region. */
@@ -264,7 +264,7 @@ static void test_pte(void)
 	CHECK_EQ(dax_write(&env.f, &v, sizeof(v), 12 * DAX_PAGE_SIZE),
 		 sizeof(v));
 	load_nosync(&env, s2, 12);
-	CHECK_EQ(cnt(&env.f.stats.sync), cnt(&env.fs.syncs));
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, sync), cnt(&env.fs.syncs));
 	CHECK_EQ(th_violations(), 0);
 	env_teardown(&env);
 }
@@ -282,11 +282,11 @@ static void test_sync_error(void)
 
 	/* The commit of an allocating write fault fails. */
 	sync_fails = true;
-	st0 = cnt(&env.f.stats.sync);
-	sigbus = cnt(&env.f.stats.sigbus);
+	st0 = DAX_FAULT_STAT(&env.f, sync);
+	sigbus = DAX_FAULT_STAT(&env.f, sigbus);
 	CHECK_EQ(th_access(&env, s, 9, 0, true, &v), DAX_FAULT_SIGBUS);
-	CHECK_EQ(cnt(&env.f.stats.sync), st0 + 1);
-	CHECK_EQ(cnt(&env.f.stats.sigbus), sigbus + 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, sync), st0 + 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, sigbus), sigbus + 1);
 	CHECK(!s->ptes[9].writable);
 	CHECK(!th_entry_dirty(&env.f, 9));
 	CHECK_EQ(cnt(&env.fs.syncs), 0);
@@ -334,7 +334,7 @@ static void test_pmd(void)
 
 	/* Allocating PMD write fault: one commit before the PMD insert. */
 	STORE(&env, hs, DAX_PMD_NR + 3, true, VIA_FAULT, DAX_PMD_ORDER);
-	CHECK_EQ(cnt(&env.f.stats.pmd), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 1);
 	CHECK_EQ(cnt(&env.fs.allocs), DAX_PMD_NR);
 	CHECK(pmd_writable(hs, DAX_PMD_NR));
 	/* The same fault again: durable, no commit. */
@@ -350,7 +350,7 @@ static void test_pmd(void)
 	load_nosync(&env, hs, 2 * DAX_PMD_NR + 1);
 	CHECK_EQ(hs->ptes[2 * DAX_PMD_NR + 1].kind, TH_ZERO);
 	STORE(&env, hs, 2 * DAX_PMD_NR + 1, true, VIA_FAULT, DAX_PMD_ORDER);
-	CHECK_EQ(cnt(&env.f.stats.hole_fill), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 	CHECK(pmd_writable(hs, 2 * DAX_PMD_NR));
 
 	/* No MAP_SYNC: no commit; MAP_SYNC then faults it: commit. */
@@ -368,7 +368,7 @@ static void test_pmd(void)
 	/* A PMD fault that falls back: the 4 KiB fault commits. */
 	env.fs.pmd_alloc = false;
 	STORE(&env, hs, 4 * DAX_PMD_NR + 9, true, VIA_FAULT, 0);
-	CHECK(cnt(&env.f.stats.fallback) > 0);
+	CHECK(DAX_FAULT_STAT(&env.f, fallback) > 0);
 	CHECK(!hs->ptes[4 * DAX_PMD_NR + 9].pmd);
 	env.fs.pmd_alloc = true;
 
@@ -378,7 +378,7 @@ static void test_pmd(void)
 	CHECK_EQ(s4->ptes[5 * DAX_PMD_NR + 17].block,
 		 th_fs_block_of(&env.fs, 5 * DAX_PMD_NR + 17));
 	STORE(&env, s4, 5 * DAX_PMD_NR + 18, false, VIA_FAULT, 0);
-	CHECK_EQ(cnt(&env.f.stats.sync), cnt(&env.fs.syncs));
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, sync), cnt(&env.fs.syncs));
 	CHECK_EQ(th_violations(), 0);
 	env_teardown(&env);
 }

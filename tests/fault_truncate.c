@@ -388,7 +388,7 @@ static void test_punch_pmd(void)
 	CHECK_EQ(entries_in(&env, pidx, pidx + DAX_PMD_NR - 1), 1);
 	CHECK_EQ(load(&env, c, pidx + 5, 0), th_stamp(pidx + 5, 1));
 	frees = cnt(&env.fs.frees);
-	pmds = cnt(&env.f.stats.pmd);
+	pmds = DAX_FAULT_STAT(&env.f, pmd);
 
 	CHECK_EQ(dax_punch_hole(&env.f, (pidx + 10) * DAX_PAGE_SIZE,
 				10 * DAX_PAGE_SIZE),
@@ -420,7 +420,7 @@ static void test_punch_pmd(void)
 	store(&env, h, pidx + 300, 0, th_stamp(pidx + 300, 1));
 	CHECK_EQ(h->ptes[pidx + 300].block, blk + 300);
 	CHECK(!h->ptes[pidx + 300].pmd);
-	CHECK_EQ(cnt(&env.f.stats.pmd), pmds);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), pmds);
 	CHECK_EQ(entries_in(&env, pidx, pidx + DAX_PMD_NR - 1), 4);
 
 	/* Truncate through a huge zero page, too. */
@@ -560,7 +560,7 @@ static void test_waits_for_writeback(bool punch)
 	CHECK_EQ(th_fs_block_of(&env.fs, 20), TH_HOLE);
 	CHECK(!th_entry_present(&env.f, 20));
 	CHECK(!th_entry_dirty(&env.f, 20));
-	CHECK_EQ(cnt(&env.f.stats.writeback), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, writeback), 1);
 	env.f.hook = NULL;
 	CHECK_EQ(th_violations(), 0);
 	env_teardown(&env);
@@ -695,7 +695,7 @@ static void test_concurrent(void)
 	printf("concurrent: %lu accesses (%lu SIGBUS), %lu truncates, %lu "
 	       "punches, %lu frees, %lu PMD maps\n",
 	       ops, sigbus, truncs, punches, cnt(&st.env.fs.frees),
-	       cnt(&st.env.f.stats.pmd));
+	       DAX_FAULT_STAT(&st.env.f, pmd));
 	CHECK(sigbus > 0);
 	CHECK(cnt(&st.env.fs.frees) > 0);
 	CHECK_EQ(th_violations(), 0);

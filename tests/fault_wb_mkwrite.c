@@ -267,7 +267,7 @@ static void part1_engine(enum dax_hook_point at, int other)
 	CHECK(rw->ptes[p].writable);
 	CHECK(not_durable(&env, &sd, p));
 	flushes = atomic_load(&env.fs.flushes);
-	mkwrites = atomic_load(&env.f.stats.mkwrite);
+	mkwrites = DAX_FAULT_STAT(&env.f, mkwrite);
 
 	wb.env = st.env = &env;
 	wb.writeback = true;
@@ -301,7 +301,7 @@ static void part1_engine(enum dax_hook_point at, int other)
 	/* The store sleeps on the entry: nothing written, nothing tagged. */
 	CHECK(!atomic_load(&st.done));
 	CHECK_EQ(dev_word(&env, p), th_stamp(p, 1));
-	CHECK_EQ(atomic_load(&env.f.stats.mkwrite), mkwrites);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkwrites);
 
 	gate_open();
 	pthread_join(wb.thread, NULL);
@@ -313,7 +313,7 @@ static void part1_engine(enum dax_hook_point at, int other)
 	CHECK(th_entry_dirty(&env.f, p));
 	CHECK(rs->ptes[p].writable);
 	if (other <= 1)
-		CHECK_EQ(atomic_load(&env.f.stats.mkwrite), mkwrites + 1);
+		CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkwrites + 1);
 	th_check_quiescent(&env);
 
 	/* The next writeback flushes it. */
@@ -561,9 +561,9 @@ static void part3_random(struct t_rng *rng)
 	CHECK_EQ(th_violations(), 0);
 	printf("part 3: %d rounds, %lu writebacks, %lu entries written back, "
 	       "%lu mkwrites, %lu PMD faults, %lu waits\n",
-	       rounds, wbs, atomic_load(&env.f.stats.writeback),
-	       atomic_load(&env.f.stats.mkwrite),
-	       atomic_load(&env.f.stats.pmd),
+	       rounds, wbs, DAX_FAULT_STAT(&env.f, writeback),
+	       DAX_FAULT_STAT(&env.f, mkwrite),
+	       DAX_FAULT_STAT(&env.f, pmd),
 	       atomic_load(&env.f.m.stats.waits));
 	env_teardown(&env, &sd);
 }

@@ -264,7 +264,7 @@ static void map_both(struct th_env *env, struct th_region *a,
 		     struct th_region *b)
 {
 	store(env, a, 3, th_stamp(3, 1));
-	CHECK_EQ(atomic_load(&env->f.stats.pmd), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env->f, pmd), 1);
 	CHECK(a_is_pmd(env, a));
 	CHECK_EQ(nr_writable(a, 0, DAX_PMD_NR), (int)DAX_PMD_NR);
 	for (unsigned int i = 0; i < NR_B; i++) {
@@ -289,7 +289,7 @@ static void check_written_back(struct th_env *env, struct shadow_dev *sd,
 			       unsigned long flushes, unsigned long wbs)
 {
 	CHECK_EQ(atomic_load(&env->fs.flushes), flushes + DAX_PMD_NR);
-	CHECK_EQ(atomic_load(&env->f.stats.writeback), wbs + 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env->f, writeback), wbs + 1);
 	CHECK(!th_entry_dirty(&env->f, 0));
 	CHECK(a_is_pmd(env, a));
 	CHECK_EQ(nr_writable(a, 0, DAX_PMD_NR), 0);
@@ -316,8 +316,8 @@ static void part1_steps(void)
 	map_both(&env, a, b);
 	for (unsigned int i = 0; i < ARRAY_SIZE(ranges); i++) {
 		unsigned long flushes = atomic_load(&env.fs.flushes);
-		unsigned long wbs = atomic_load(&env.f.stats.writeback);
-		unsigned long mkw = atomic_load(&env.f.stats.mkwrite);
+		unsigned long wbs = DAX_FAULT_STAT(&env.f, writeback);
+		unsigned long mkw = DAX_FAULT_STAT(&env.f, mkwrite);
 		/* Alternate the region the next store goes through. */
 		bool via_a = i % 2 == 0;
 		uint64_t p = via_a ? 17 + i : b_pages[i % NR_B];
@@ -332,7 +332,7 @@ static void part1_steps(void)
 
 		/* A store through A or B is caught by mkwrite. */
 		store(&env, via_a ? a : b, p, th_stamp(p, 2 + i));
-		CHECK_EQ(atomic_load(&env.f.stats.mkwrite), mkw + 1);
+		CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw + 1);
 		CHECK(th_entry_dirty(&env.f, 0));
 		CHECK(th_entry_dirty(&env.f, 511));
 		CHECK(not_durable(&env, &sd, p));
@@ -552,7 +552,7 @@ static void part4_random(struct t_rng *rng)
 	/* Both extents start as one PMD entry each, mapped 2 MiB in A. */
 	store(&env, a, 0, th_stamp(0, 1));
 	store(&env, a, 512, th_stamp(512, 1));
-	CHECK_EQ(atomic_load(&env.f.stats.pmd), 2);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 2);
 	for (int round = 0; round < rounds && !bad; round++) {
 		struct racer w[NR_WRITERS], fl = { 0 };
 		atomic_bool stop = false;
@@ -606,8 +606,8 @@ static void part4_random(struct t_rng *rng)
 	CHECK_EQ(th_violations(), 0);
 	printf("part 4: %d rounds, %lu writebacks, %lu entries written back, "
 	       "%lu mkwrites, %lu waits\n",
-	       rounds, wbs, atomic_load(&env.f.stats.writeback),
-	       atomic_load(&env.f.stats.mkwrite),
+	       rounds, wbs, DAX_FAULT_STAT(&env.f, writeback),
+	       DAX_FAULT_STAT(&env.f, mkwrite),
 	       atomic_load(&env.f.m.stats.waits));
 	env_teardown(&env, &sd);
 }

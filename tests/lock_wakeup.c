@@ -16,17 +16,19 @@
  *      The unlock wakes the first looker only; each looker's put_unlocked
  *      must pass the wake-up on, or the grabber sleeps for ever.
  *  (d) Stress: threads grab, look at and delete a handful of entries
- *      sharing a bucket, with random short holds, for a bounded time.
- *      Every thread makes progress, and at the end no entry is locked or
- *      has WAITERS set.
+ *      sharing a bucket, with random short holds, in short phases for a
+ *      bounded time. Every thread makes progress and finishes each phase,
+ *      and at each phase end no entry is locked or has WAITERS set.
  *
  * Bugs it catches: the seed's lost wake-ups (a waker that misses a waiter
  * queued between its check and its wake, WAITERS cleared while a waiter
  * is still queued), a WAKE_NEXT that picks the first waiter of the bucket
  * whatever its key (that waiter goes back to sleep and the wake-up is
- * gone), unlock waking all waiters, and a put_unlocked that does not wake
- * the next waiter. A lost wake-up shows up as a hang: the watchdog fails
- * the test.
+ * gone), unlock waking all waiters, a put_unlocked that does not wake
+ * the next waiter, and a waiter that goes to sleep without re-checking
+ * the entry once queued (it sleeps on an entry already unlocked). A lost
+ * wake-up shows up as a hang: the watchdog, or in (d) the phase deadline,
+ * fails the test.
  */
 #include "lock_util.h"
 
@@ -286,7 +288,15 @@ static void test_put_unlocked(unsigned int rounds)
 	CHECK_EQ(dax_entry_delete(&m, looked.index), 1);
 }
 
-/* (d) Stress. */
+/*
+ * (d) Stress, in phases of a few tens of milliseconds. At the end of each
+ * phase the threads finish their operation and park; once all have
+ * parked, nothing runs and nobody waits, so every entry must be idle. A
+ * thread that went to sleep on an entry nobody will touch again (a lost
+ * wake-up) never parks: that is reported after a generous deadline. Many
+ * phase ends give a lost wake-up many chances to be the last thing that
+ * happened to an entry, where no later unlock can hide it.
+ */
 struct stresser {
 	pthread_t thread;
 	int id;
@@ -295,75 +305,122 @@ struct stresser {
 };
 
 static struct target stress_t[NR_STRESS_IDX];
-static atomic_bool stress_stop;
+static atomic_bool stress_stop; /* leave after this phase */
+static atomic_bool phase_stop;	/* finish the current phase */
+static atomic_uint phase;	/* bumped to start the next phase */
+static atomic_uint parked;	/* threads done with this phase */
+
+static void stress_op(struct stresser *s)
+{
+	struct target *t = &stress_t[t_rand_below(&s->rng, NR_STRESS_IDX)];
+	uint64_t op = t_rand_below(&s->rng, 16);
+	DAX_CURSOR(cur, t->index, &m.idx, 0);
+	dax_entry_t e;
+	int prev;
+
+	if (op < 3) {
+		e = dax_entry_get_unlocked(&m, &cur);
+		CHECK(!dax_entry_locked(e));
+		dax_entry_put_unlocked(&m, &cur);
+		s->looks++;
+		return;
+	}
+	if (op < 4) {
+		dax_entry_delete(&m, t->index);
+		s->deletes++;
+		return;
+	}
+	REQUIRE(dax_entry_grab(&m, &cur, 0, &e) == 0);
+	prev = atomic_exchange(&t->owner, s->id + 1);
+	CHECK_EQ(prev, 0);
+	t->holds++;
+	/* Short random hold: sometimes nothing, sometimes a yield. */
+	switch (t_rand_below(&s->rng, 4)) {
+	case 0:
+		sched_yield();
+		break;
+	case 1:
+		for (volatile int i = 0; i < 200; i++)
+			;
+		break;
+	default:
+		break;
+	}
+	prev = atomic_exchange(&t->owner, 0);
+	CHECK_EQ(prev, s->id + 1);
+	dax_entry_unlock(&m, &cur);
+	s->grabs++;
+}
 
 static void *stress_fn(void *arg)
 {
 	struct stresser *s = arg;
+	unsigned int seen = 0;
 
-	while (!atomic_load_explicit(&stress_stop, memory_order_relaxed)) {
-		struct target *t =
-		    &stress_t[t_rand_below(&s->rng, NR_STRESS_IDX)];
-		uint64_t op = t_rand_below(&s->rng, 16);
-		DAX_CURSOR(cur, t->index, &m.idx, 0);
-		dax_entry_t e;
-		int prev;
-
-		if (op < 3) {
-			e = dax_entry_get_unlocked(&m, &cur);
-			CHECK(!dax_entry_locked(e));
-			dax_entry_put_unlocked(&m, &cur);
-			s->looks++;
-			continue;
-		}
-		if (op < 4) {
-			dax_entry_delete(&m, t->index);
-			s->deletes++;
-			continue;
-		}
-		REQUIRE(dax_entry_grab(&m, &cur, 0, &e) == 0);
-		prev = atomic_exchange(&t->owner, s->id + 1);
-		CHECK_EQ(prev, 0);
-		t->holds++;
-		/* Short random hold: sometimes nothing, sometimes a yield. */
-		switch (t_rand_below(&s->rng, 4)) {
-		case 0:
-			sched_yield();
-			break;
-		case 1:
-			for (volatile int i = 0; i < 200; i++)
-				;
-			break;
-		default:
-			break;
-		}
-		prev = atomic_exchange(&t->owner, 0);
-		CHECK_EQ(prev, s->id + 1);
-		dax_entry_unlock(&m, &cur);
-		s->grabs++;
+	for (;;) {
+		while (!atomic_load(&phase_stop))
+			stress_op(s);
+		atomic_fetch_add(&parked, 1);
+		while (atomic_load(&phase) == seen)
+			t_relax();
+		seen++;
+		if (atomic_load(&stress_stop))
+			return NULL;
 	}
-	return NULL;
 }
 
 static void test_stress(double secs)
 {
 	static struct stresser s[NR_STRESS_THREADS];
 	uint64_t holds = 0, grabs = 0;
+	struct t_rng rng;
+	unsigned int phases = 0;
+	double end;
+	bool last;
 
 	/* Two neighbours and two of their bucket-mates. */
 	stress_t[0].index = 9000;
 	stress_t[1].index = 9001;
 	stress_t[2].index = bucket_mate(9000);
 	stress_t[3].index = bucket_mate(stress_t[2].index);
+	t_rng_init(&rng, t_seed * 29);
 	atomic_store(&stress_stop, false);
+	atomic_store(&phase_stop, false);
 	for (int i = 0; i < NR_STRESS_THREADS; i++) {
 		s[i].id = i;
 		t_rng_init(&s[i].rng, t_seed * 31 + (uint64_t)i);
 		s[i].thread = t_spawn(stress_fn, &s[i]);
 	}
-	for (double end = t_now() + secs; t_now() < end;)
-		t_relax();
-	atomic_store(&stress_stop, true);
+	end = t_now() + secs;
+	do {
+		double until = t_now() + 0.01 + 0.001 * t_rand_below(&rng, 50);
+		double deadline;
+
+		while (t_now() < until)
+			t_relax();
+		atomic_store(&phase_stop, true);
+		deadline = t_now() + 10.0;
+		while (atomic_load(&parked) < NR_STRESS_THREADS) {
+			if (t_now() > deadline) {
+				fprintf(stderr,
+					"phase %u: a thread never "
+					"finished: lost wake-up\n",
+					phases);
+				exit(T_FAIL);
+			}
+			t_relax();
+		}
+		/* Nothing runs, nobody waits. */
+		t_check_all_idle(&m);
+		for (int i = 0; i < NR_STRESS_IDX; i++)
+			CHECK_EQ(atomic_load(&stress_t[i].owner), 0);
+		phases++;
+		last = t_now() >= end;
+		atomic_store(&parked, 0);
+		atomic_store(&phase_stop, false);
+		atomic_store(&stress_stop, last);
+		atomic_fetch_add(&phase, 1);
+	} while (!last);
 	for (int i = 0; i < NR_STRESS_THREADS; i++) {
 		t_join(s[i].thread);
 		CHECK(s[i].grabs > 0);
@@ -374,8 +431,8 @@ static void test_stress(double secs)
 		holds += stress_t[i].holds;
 	CHECK_EQ(holds, grabs);
 	t_check_all_idle(&m);
-	printf("lock_wakeup: stress %" PRIu64 " grabs, %lu sleeps\n", grabs,
-	       t_stat(&m.stats.waits));
+	printf("lock_wakeup: stress %" PRIu64 " grabs, %lu sleeps, %u phases\n",
+	       grabs, t_stat(&m.stats.waits), phases);
 }
 
 int main(int argc, char **argv)

@@ -177,6 +177,16 @@ void dax_fstate_put(struct dax_fstate *fst)
 		}
 	*dax_inode_private(fst->ip) = NULL;
 	pthread_mutex_unlock(&pool->lock);
+	/*
+	 * Write back what mappings left dirty before the entry index (and
+	 * its DIRTY tags) goes: the next open starts with an empty index,
+	 * so its udax_fsync() would never flush stores made through a
+	 * mapping of an earlier open (found by tests/crash_sim: mmap,
+	 * store, munmap, close, reopen, fsync, power cut: the stores were
+	 * lost). The kernel writes a DAX inode's dirty entries back before
+	 * it evicts the inode. No region is left, so nothing is mapped.
+	 */
+	dax_writeback(&fst->fmap, 0, UINT64_MAX);
 	dax_fmap_destroy(&fst->fmap);
 	pthread_mutex_destroy(&fst->vf.lock);
 	dax_fs_iput(pool->fs, fst->ip);

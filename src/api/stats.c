@@ -15,22 +15,22 @@ static uint64_t ld(atomic_ulong *c)
 
 static void add_file(struct dax_fstate *fst, struct udax_stats *st)
 {
-	struct dax_fault_stats *fs = &fst->fmap.stats;
+	const struct dax_fmap *f = &fst->fmap;
 	struct dax_lock_stats *ls = &fst->fmap.m.stats;
 
-	st->faults_pte += ld(&fs->pte);
-	st->faults_pmd += ld(&fs->pmd);
-	st->faults_read += ld(&fs->read);
-	st->faults_write += ld(&fs->write);
-	st->faults_cow += ld(&fs->cow);
-	st->faults_hole += ld(&fs->hole);
-	st->faults_fallback += ld(&fs->fallback);
-	st->faults_mkwrite += ld(&fs->mkwrite);
-	st->faults_major += ld(&fs->major);
-	st->hole_fills += ld(&fs->hole_fill);
-	st->sigbus += ld(&fs->sigbus);
-	st->sync_commits += ld(&fs->sync);
-	st->writeback_pages += ld(&fs->writeback);
+	st->faults_pte += DAX_FAULT_STAT(f, pte);
+	st->faults_pmd += DAX_FAULT_STAT(f, pmd);
+	st->faults_read += DAX_FAULT_STAT(f, read);
+	st->faults_write += DAX_FAULT_STAT(f, write);
+	st->faults_cow += DAX_FAULT_STAT(f, cow);
+	st->faults_hole += DAX_FAULT_STAT(f, hole);
+	st->faults_fallback += DAX_FAULT_STAT(f, fallback);
+	st->faults_mkwrite += DAX_FAULT_STAT(f, mkwrite);
+	st->faults_major += DAX_FAULT_STAT(f, major);
+	st->hole_fills += DAX_FAULT_STAT(f, hole_fill);
+	st->sigbus += DAX_FAULT_STAT(f, sigbus);
+	st->sync_commits += DAX_FAULT_STAT(f, sync);
+	st->writeback_pages += DAX_FAULT_STAT(f, writeback);
 	st->lock_waits += ld(&ls->waits);
 	st->lock_wakeups += ld(&ls->wakeups);
 	st->pmd_conflicts += ld(&ls->conflicts);

@@ -5,15 +5,21 @@
  * @dev is the device. Persisting is flush (write back the CPU caches or
  * the page cache for the range) followed by drain (wait for it); a caller
  * that persists several ranges may flush each and drain once.
+ *
+ * Recording mode (dev.h) appends each flush (with the bytes) and each
+ * drain to a log file, under dev->log->lock so the log is in call order.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <libpmem2.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "dev.h"
@@ -63,8 +69,128 @@ static int dev_map(struct dax_dev *dev)
 	return 0;
 }
 
+struct dax_dev_log {
+	pthread_mutex_t lock;
+	int fd;
+	bool failed; /* a write failed: recording stopped */
+};
+
+/* Write all of @iov (@n entries) to @fd. Return: 0 or -errno. */
+static int write_all(int fd, struct iovec *iov, int n)
+{
+	while (n) {
+		ssize_t done = writev(fd, iov, n);
+
+		if (done < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		while (n && (size_t)done >= iov->iov_len) {
+			done -= (ssize_t)iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n) {
+			iov->iov_base = (char *)iov->iov_base + done;
+			iov->iov_len -= (size_t)done;
+		}
+	}
+	return 0;
+}
+
+/* Append one entry (and @len bytes at @data) to the log. */
+static void log_append(struct dax_dev_log *log, uint32_t kind,
+		       uint64_t offset, const void *data, uint64_t len)
+{
+	static const char zeros[8];
+	struct dax_dev_rec r = { .kind = kind, .offset = offset, .len = len };
+	struct iovec iov[3] = {
+		{ &r, sizeof(r) },
+		{ (void *)data, len },
+		{ (void *)zeros, (8 - (len & 7)) & 7 },
+	};
+	int err;
+
+	pthread_mutex_lock(&log->lock);
+	if (!log->failed) {
+		err = write_all(log->fd, iov, 3);
+		if (err) {
+			log->failed = true;
+			fprintf(stderr,
+				"udax dev: recording stopped: log write: %s\n",
+				strerror(-err));
+		}
+	}
+	pthread_mutex_unlock(&log->lock);
+}
+
+/*
+ * dax_dev_record_start() - log every flush and drain on @dev from now on
+ * to the file @path (created or truncated), after a header and, unless
+ * @zero, a BASE record of the whole device.
+ * Return: 0, -EINVAL, -EBUSY (already recording), -ENOMEM or -errno.
+ */
+int dax_dev_record_start(struct dax_dev *dev, const char *path, bool zero)
+{
+	struct dax_dev_rec_head h = {
+		.magic = DAX_DEV_REC_MAGIC,
+		.version = DAX_DEV_REC_VERSION,
+		.flags = zero ? DAX_DEV_REC_ZERO : 0,
+		.dev_size = dev ? dev->size : 0,
+	};
+	struct dax_dev_log *log;
+	struct iovec iov = { &h, sizeof(h) };
+	int err;
+
+	if (!dev || !path || !*path)
+		return -EINVAL;
+	if (dev->log)
+		return -EBUSY;
+	log = calloc(1, sizeof(*log));
+	if (!log)
+		return -ENOMEM;
+	log->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (log->fd < 0) {
+		err = -errno;
+		free(log);
+		return err;
+	}
+	err = write_all(log->fd, &iov, 1);
+	if (err) {
+		close(log->fd);
+		free(log);
+		return err;
+	}
+	pthread_mutex_init(&log->lock, NULL);
+	if (!zero) {
+		log_append(log, DAX_DEV_REC_BASE, 0, dev->base, dev->size);
+		if (log->failed) {
+			dev->log = log;
+			dax_dev_record_stop(dev);
+			return -EIO;
+		}
+	}
+	dev->log = log;
+	return 0;
+}
+
+/* dax_dev_record_stop() - stop recording (if on) and close the log. */
+void dax_dev_record_stop(struct dax_dev *dev)
+{
+	struct dax_dev_log *log = dev ? dev->log : NULL;
+
+	if (!log)
+		return;
+	dev->log = NULL;
+	close(log->fd);
+	pthread_mutex_destroy(&log->lock);
+	free(log);
+}
+
 static void dev_free(struct dax_dev *dev)
 {
+	dax_dev_record_stop(dev);
 	if (dev->map)
 		pmem2_map_delete(&dev->map);
 	if (dev->src)
@@ -74,8 +200,13 @@ static void dev_free(struct dax_dev *dev)
 	free(dev);
 }
 
-/* Open @path, lock it exclusively, find its size; map it. */
-static int dev_setup(int fd, uint64_t size, struct dax_dev **devp)
+/*
+ * Open @path, lock it exclusively, find its size; map it. @created: the
+ * file was just created (all zeros). In test builds, start recording if
+ * UDAX_DEV_RECORD asks for it.
+ */
+static int dev_setup(int fd, uint64_t size, bool created,
+		     struct dax_dev **devp)
 {
 	struct dax_dev *dev;
 	struct stat st;
@@ -130,6 +261,19 @@ static int dev_setup(int fd, uint64_t size, struct dax_dev **devp)
 	err = dev_map(dev);
 	if (err)
 		goto fail;
+#ifdef UDAX_HOOKS
+	{
+		const char *rec = getenv(DAX_DEV_REC_ENV);
+
+		if (rec && *rec) {
+			err = dax_dev_record_start(dev, rec, created);
+			if (err)
+				goto fail;
+		}
+	}
+#else
+	(void)created;
+#endif
 	*devp = dev;
 	return 0;
 fail:
@@ -157,7 +301,7 @@ int dax_dev_create(const char *path, uint64_t size, struct dax_dev **devp)
 		unlink(path);
 		return err;
 	}
-	err = dev_setup(fd, size, devp);
+	err = dev_setup(fd, size, true, devp);
 	if (err)
 		unlink(path);
 	return err;
@@ -176,7 +320,7 @@ int dax_dev_open(const char *path, struct dax_dev **devp)
 	fd = open(path, O_RDWR | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	return dev_setup(fd, 0, devp);
+	return dev_setup(fd, 0, false, devp);
 }
 
 /* dax_dev_close() - unmap, unlock and close; NULLs *@devp. */
@@ -202,11 +346,17 @@ void dax_dev_flush(struct dax_dev *dev, const void *addr, size_t len)
 		dev->record(dev->record_ctx, (uint64_t)((const char *)addr -
 							 dev->base),
 			    len);
+	if (dev->log)
+		log_append(dev->log, DAX_DEV_REC_FLUSH,
+			   (uint64_t)((const char *)addr - dev->base), addr,
+			   len);
 }
 
 void dax_dev_drain(struct dax_dev *dev)
 {
 	dev->drain();
+	if (dev->log)
+		log_append(dev->log, DAX_DEV_REC_DRAIN, 0, NULL, 0);
 }
 
 void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len)

@@ -11,7 +11,36 @@
  * writers.
  *
  * A recorder can be attached to see every range made durable, in order
- * (the crash simulator rebuilds images from it).
+ * (the crash simulator rebuilds images from it): either the dev->record
+ * hook (offset and length, called after each flush), or the recording
+ * mode below, which writes a log of the ranges with their bytes.
+ *
+ * Recording mode (for tests: the crash simulator, tests/crash_sim.c).
+ * dax_dev_record_start() appends to a log file every range flushed from
+ * then on, in order, with its bytes as they were at the flush, and every
+ * drain. In builds with the test hooks compiled in (UDAX_HOOKS: the
+ * udax_core_* libraries the tests link), dax_dev_create() and
+ * dax_dev_open() start it themselves when the environment variable
+ * UDAX_DEV_RECORD names a log file (created or truncated); the installed
+ * library ignores the variable. The log is:
+ *
+ *   struct dax_dev_rec_head      magic, version, device size, and flags:
+ *                                DAX_DEV_REC_ZERO if the device was all
+ *                                zeros when recording began (a device
+ *                                just created), else the first record
+ *                                is a BASE one holding the whole device;
+ *   struct dax_dev_rec, ...      FLUSH (offset, len, then len bytes,
+ *                                zero-padded to 8), DRAIN (no bytes), or
+ *                                BASE (as FLUSH, the device's contents
+ *                                when recording began).
+ *
+ * Every entry is written with one write(2) under a mutex, in the order
+ * the flushes and drains were called, so the log's size at any moment
+ * tells how many entries precede it. A power cut after the k-th FLUSH
+ * leaves (at least) the base image plus FLUSH records 1..k; flushes after
+ * the last DRAIN before that cut may also have landed in part. If a
+ * write to the log fails, recording stops (a warning on stderr) and the
+ * log ends early.
  */
 #ifndef UDAX_DEV_DEV_H
 #define UDAX_DEV_DEV_H
@@ -28,6 +57,37 @@ struct pmem2_source;
 
 typedef void (*dax_dev_record_fn)(void *ctx, uint64_t offset, uint64_t len);
 
+#define DAX_DEV_REC_MAGIC 0x3143455258414455ULL /* "UDAXREC1" */
+#define DAX_DEV_REC_VERSION 1
+#define DAX_DEV_REC_ZERO 0x1 /* the device started all zero: no BASE */
+#define DAX_DEV_REC_ENV "UDAX_DEV_RECORD"
+
+enum dax_dev_rec_kind {
+	DAX_DEV_REC_FLUSH = 1,
+	DAX_DEV_REC_DRAIN = 2,
+	DAX_DEV_REC_BASE = 3,
+};
+
+struct dax_dev_rec_head {
+	uint64_t magic;
+	uint32_t version;
+	uint32_t flags;
+	uint64_t dev_size;
+	uint64_t reserved;
+};
+
+struct dax_dev_rec {
+	uint32_t kind;
+	uint32_t reserved;
+	uint64_t offset;
+	uint64_t len; /* bytes that follow, padded to 8 */
+};
+
+_Static_assert(sizeof(struct dax_dev_rec_head) == 32, "record log header");
+_Static_assert(sizeof(struct dax_dev_rec) == 24, "record log entry");
+
+struct dax_dev_log;
+
 struct dax_dev {
 	int fd;
 	char *base;	    /* the whole device, mapped shared */
@@ -42,6 +102,7 @@ struct dax_dev {
 	void (*drain)(void);
 	dax_dev_record_fn record;
 	void *record_ctx;
+	struct dax_dev_log *log; /* recording mode, or NULL */
 };
 
 int dax_dev_create(const char *path, uint64_t size, struct dax_dev **devp);
@@ -63,5 +124,16 @@ void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len);
 void dax_dev_flush(struct dax_dev *dev, const void *addr, size_t len);
 void dax_dev_drain(struct dax_dev *dev);
 const char *dax_dev_granularity_name(const struct dax_dev *dev);
+
+/*
+ * Recording mode (see the top of this file). dax_dev_record_start() logs
+ * to a new or truncated file at @path; @zero says the device is all zeros
+ * now (else its contents are logged first as a BASE record). Stopping
+ * (also done by dax_dev_close()) closes the log.
+ * Context: no flush or drain running on @dev.
+ * Return: 0, -EBUSY (already recording), or -errno.
+ */
+int dax_dev_record_start(struct dax_dev *dev, const char *path, bool zero);
+void dax_dev_record_stop(struct dax_dev *dev);
 
 #endif /* UDAX_DEV_DEV_H */

@@ -136,6 +136,8 @@ struct dax_vmf {
 #define DAX_FAULT_MAJOR 0x10	/* blocks were allocated */
 #define DAX_FAULT_ERROR_MASK (DAX_FAULT_SIGBUS | DAX_FAULT_OOM)
 
+struct dax_fmap;
+
 struct dax_fault_stats {
 	atomic_ulong pte;      /* PTE faults handled */
 	atomic_ulong pmd;      /* PMD faults that mapped a PMD */
@@ -152,6 +154,39 @@ struct dax_fault_stats {
 	atomic_ulong writeback; /* entries written back */
 	atomic_ulong zapped_zero; /* ZERO entries invalidated by writes */
 };
+
+/*
+ * The counters are sharded: each thread adds to the shard of its slot
+ * (assigned round-robin on first use), so two threads faulting on one
+ * file do not bounce a cache line between cores. Readers sum the shards
+ * (DAX_FAULT_STAT).
+ */
+#define DAX_STAT_SHARDS 16
+
+struct dax_fault_stat_shard {
+	struct dax_fault_stats c;
+} __attribute__((aligned(64)));
+
+extern __thread unsigned int dax_stat_slot
+	__attribute__((tls_model("initial-exec")));
+unsigned int dax_stat_slot_new(void);
+
+static inline unsigned int dax_stat_shard(void)
+{
+	if (__builtin_expect(!dax_stat_slot, 0))
+		dax_stat_slot = dax_stat_slot_new();
+	return dax_stat_slot % DAX_STAT_SHARDS;
+}
+
+#define fault_stat(f, field)                                                   \
+	atomic_fetch_add_explicit(&(f)->stats[dax_stat_shard()].c.field, 1,   \
+				  memory_order_relaxed)
+
+unsigned long dax_fault_stat_sum(const struct dax_fmap *f, size_t offset);
+
+/* The total of counter @field of file mapping @f, over all shards. */
+#define DAX_FAULT_STAT(f, field)                                               \
+	dax_fault_stat_sum((f), offsetof(struct dax_fault_stats, field))
 
 /* Named points where a test can stop a thread (hooks build only). */
 enum dax_hook_point {
@@ -178,9 +213,10 @@ struct dax_fmap {
 	void *vm_ctx;
 	const struct dax_dev_ops *dev;
 	void *dev_ctx;
-	struct dax_fault_stats stats;
 	dax_hook_fn hook;
 	void *hook_arg;
+	/* Last: written on every fault, kept off the lines read above. */
+	struct dax_fault_stat_shard stats[DAX_STAT_SHARDS];
 };
 
 #ifdef UDAX_HOOKS
@@ -221,10 +257,5 @@ int dax_errno_to_fault(int err);
 void dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last);
 void dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
 			    dax_entry_t entry);
-
-static inline void fault_stat(atomic_ulong *c)
-{
-	atomic_fetch_add_explicit(c, 1, memory_order_relaxed);
-}
 
 #endif /* UDAX_FAULT_FAULT_H */

@@ -125,3 +125,32 @@ void dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last)
 			break;
 	}
 }
+
+__thread unsigned int dax_stat_slot;
+
+/* A counter shard slot for the calling thread (never 0). */
+unsigned int dax_stat_slot_new(void)
+{
+	static atomic_uint next;
+
+	return atomic_fetch_add_explicit(&next, 1, memory_order_relaxed) + 1;
+}
+
+/*
+ * dax_fault_stat_sum() - the counter at byte @offset of struct
+ * dax_fault_stats, summed over @f's shards. Use DAX_FAULT_STAT().
+ * Context: any; the total is exact once no fault runs on @f.
+ */
+unsigned long dax_fault_stat_sum(const struct dax_fmap *f, size_t offset)
+{
+	unsigned long sum = 0;
+
+	for (unsigned int i = 0; i < DAX_STAT_SHARDS; i++) {
+		const atomic_ulong *c =
+			(const atomic_ulong *)((const char *)&f->stats[i].c +
+					       offset);
+
+		sum += atomic_load_explicit(c, memory_order_relaxed);
+	}
+	return sum;
+}

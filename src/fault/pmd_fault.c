@@ -52,7 +52,7 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	pages = dax_size_pages(f);
 	if (vmf->index >= pages) {
 		f->fs->mmap_unlock(f->file, false);
-		fault_stat(&f->stats.sigbus);
+		fault_stat(f, sigbus);
 		return DAX_FAULT_SIGBUS;
 	}
 	if (pidx + DAX_PMD_NR > pages)
@@ -73,7 +73,7 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 		goto fallback_end;
 	if (map.flags & DAX_IOMAP_F_NEW) {
 		ret |= DAX_FAULT_MAJOR;
-		fault_stat(&f->stats.major);
+		fault_stat(f, major);
 	}
 
 	if (map.type == DAX_IOMAP_HOLE) {
@@ -87,7 +87,7 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 								     DAX_ENTRY_ZERO));
 		err = f->vm->insert(f->vm_ctx, vmf->region, pidx,
 				    DAX_PMD_ORDER, 0, DAX_VM_ZERO);
-		fault_stat(&f->stats.hole);
+		fault_stat(f, hole);
 		goto end;
 	}
 
@@ -98,7 +98,7 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 			f->vm->zap(f->vm_ctx, pidx, pidx + DAX_PMD_NR - 1,
 				   false);
 			filled = true;
-			fault_stat(&f->stats.hole_fill);
+			fault_stat(f, hole_fill);
 		}
 		e = dax_entry_update(&f->m, &cur,
 				     dax_mk_entry(block, DAX_ENTRY_PMD));
@@ -106,7 +106,7 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	if (write) {
 		if (sync && (map.flags & DAX_IOMAP_F_DIRTY)) {
 			err = f->fs->sync(f->file);
-			fault_stat(&f->stats.sync);
+			fault_stat(f, sync);
 			if (err)
 				goto end;
 		}
@@ -115,9 +115,12 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	err = f->vm->insert(f->vm_ctx, vmf->region, pidx, DAX_PMD_ORDER, block,
 			    write ? DAX_VM_WRITE : 0);
 	if (!err)
-		fault_stat(&f->stats.pmd);
+		fault_stat(f, pmd);
 end:
-	fault_stat(write ? &f->stats.write : &f->stats.read);
+	if (write)
+		fault_stat(f, write);
+	else
+		fault_stat(f, read);
 	f->fs->iomap_end(f->file, &map);
 	ret |= dax_errno_to_fault(err);
 	if (dax_entry_is_empty(e))
@@ -128,7 +131,7 @@ end:
 		dax_entry_unlock(&f->m, &cur);
 	f->fs->mmap_unlock(f->file, false);
 	if (ret & DAX_FAULT_SIGBUS)
-		fault_stat(&f->stats.sigbus);
+		fault_stat(f, sigbus);
 	return ret;
 
 fallback_end:
@@ -154,6 +157,6 @@ fallback_put:
 fallback_unlock:
 	f->fs->mmap_unlock(f->file, false);
 fallback_nolock:
-	fault_stat(&f->stats.fallback);
+	fault_stat(f, fallback);
 	return DAX_FAULT_FALLBACK;
 }

@@ -55,7 +55,7 @@ static int fault_dirty(struct dax_fmap *f, struct dax_cursor *cur,
 	if (sync && (map->flags & DAX_IOMAP_F_DIRTY)) {
 		int err = f->fs->sync(f->file);
 
-		fault_stat(&f->stats.sync);
+		fault_stat(f, sync);
 		if (err)
 			return err;
 	}
@@ -87,8 +87,11 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	dax_entry_t e;
 	int ret = DAX_FAULT_DONE, err;
 
-	fault_stat(&f->stats.pte);
-	fault_stat(write ? &f->stats.write : &f->stats.read);
+	fault_stat(f, pte);
+	if (write)
+		fault_stat(f, write);
+	else
+		fault_stat(f, read);
 	f->fs->mmap_lock(f->file, false);
 	/* Truncate holds the mmap lock exclusive: this check is stable. */
 	if (vmf->index >= dax_size_pages(f)) {
@@ -113,7 +116,7 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	DAX_HOOK(f, DAX_HOOK_FAULT_MAPPED, vmf->index);
 	if (map.flags & DAX_IOMAP_F_NEW) {
 		ret |= DAX_FAULT_MAJOR;
-		fault_stat(&f->stats.major);
+		fault_stat(f, major);
 	}
 	block = map.block + (vmf->index - map.index);
 
@@ -125,7 +128,7 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 		/* Copy under the entry lock: the block cannot be freed. */
 		err = f->vm->insert_private(f->vm_ctx, vmf->region, vmf->index,
 					    src);
-		fault_stat(&f->stats.cow);
+		fault_stat(f, cow);
 		goto end;
 	}
 
@@ -140,7 +143,7 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 					     dax_mk_entry(0, DAX_ENTRY_ZERO));
 		err = f->vm->insert(f->vm_ctx, vmf->region, vmf->index, 0, 0,
 				    DAX_VM_ZERO);
-		fault_stat(&f->stats.hole);
+		fault_stat(f, hole);
 		goto end;
 	}
 
@@ -158,7 +161,7 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 			/* Hole fill: nobody may keep the zero page here. */
 			f->vm->zap(f->vm_ctx, vmf->index, vmf->index, false);
 			filled = true;
-			fault_stat(&f->stats.hole_fill);
+			fault_stat(f, hole_fill);
 		}
 		e = dax_entry_update(&f->m, &cur, pte_entry(block));
 	}
@@ -177,7 +180,7 @@ put:
 out:
 	f->fs->mmap_unlock(f->file, false);
 	if (ret & DAX_FAULT_SIGBUS)
-		fault_stat(&f->stats.sigbus);
+		fault_stat(f, sigbus);
 	return ret;
 }
 
@@ -200,7 +203,7 @@ static int mkwrite_sync(struct dax_fmap *f, uint64_t index, unsigned int order)
 		return err;
 	if (map.flags & DAX_IOMAP_F_DIRTY) {
 		err = f->fs->sync(f->file);
-		fault_stat(&f->stats.sync);
+		fault_stat(f, sync);
 	}
 	f->fs->iomap_end(f->file, &map);
 	return err;
@@ -230,7 +233,7 @@ int dax_mkwrite(struct dax_fmap *f, const struct dax_vmf *vmf,
 	f->fs->mmap_lock(f->file, false);
 	if (vmf->index >= dax_size_pages(f)) {
 		f->fs->mmap_unlock(f->file, false);
-		fault_stat(&f->stats.sigbus);
+		fault_stat(f, sigbus);
 		return DAX_FAULT_SIGBUS;
 	}
 	err = dax_entry_grab(&f->m, &cur, DAX_GRAB_EXISTING, &e);
@@ -265,11 +268,11 @@ int dax_mkwrite(struct dax_fmap *f, const struct dax_vmf *vmf,
 			     order);
 	/* Not mapped any more (zapped): let the access fault again. */
 	ret = err == -ENOENT ? DAX_FAULT_RETRY : dax_errno_to_fault(err);
-	fault_stat(&f->stats.mkwrite);
+	fault_stat(f, mkwrite);
 unlock:
 	dax_entry_unlock(&f->m, &cur);
 	f->fs->mmap_unlock(f->file, false);
 	if (ret & DAX_FAULT_SIGBUS)
-		fault_stat(&f->stats.sigbus);
+		fault_stat(f, sigbus);
 	return ret;
 }

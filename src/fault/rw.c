@@ -67,7 +67,7 @@ static void invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
 					f->vm->zap(f->vm_ctx, eidx,
 						   eidx + nr - 1, false);
 				__dax_entry_delete(&f->m, &cur);
-				fault_stat(&f->stats.zapped_zero);
+				fault_stat(f, zapped_zero);
 			} else {
 				dax_entry_unlock(&f->m, &cur);
 			}
@@ -138,7 +138,7 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 		  uint64_t pos)
 {
 	uint64_t end = pos + len, size, done = 0;
-	bool grow;
+	bool grow, sized = false;
 	int err = 0;
 
 	if (end < pos)
@@ -173,6 +173,18 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 			f->fs->iomap_end(f->file, &map);
 		}
 	}
+	/*
+	 * Grow the file before copying, not after (the mmap lock is
+	 * exclusive: nobody sees the order). Copying first let a crash
+	 * before the size commit leave blocks beyond EOF holding the new
+	 * bytes: mount keeps them, and a later ftruncate up, write past EOF
+	 * or fallocate showed them where zeros belong (found by
+	 * tests/api_crash). Now a crash leaves the new size over zeroed
+	 * blocks and part of the data: a torn write. If the size cannot be
+	 * set (beyond the largest file), write what fits the old way.
+	 */
+	if (end > size && f->fs->set_size(f->file, end) == 0)
+		sized = true;
 	while (done < len) {
 		uint64_t at = pos + done, index = at >> DAX_PAGE_SHIFT;
 		uint64_t last = (end - 1) >> DAX_PAGE_SHIFT;
@@ -209,7 +221,20 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 		f->fs->iomap_end(f->file, &map);
 		done += n;
 	}
-	if (done && pos + done > f->fs->size(f->file)) {
+	if (sized && pos + done < end) {
+		/*
+		 * Short: back to what was written (no block lies beyond). If
+		 * nothing was, back to the old size even when @pos lay past
+		 * it: a failed write changes nothing (tests/api_enospc: a
+		 * pwrite past EOF that got -ENOSPC grew the file to @pos).
+		 */
+		int e2 = f->fs->set_size(f->file, done && pos + done > size
+							  ? pos + done
+							  : size);
+
+		if (e2 && !err)
+			err = e2;
+	} else if (!sized && done && pos + done > f->fs->size(f->file)) {
 		int e2 = f->fs->set_size(f->file, pos + done);
 
 		if (e2 && !err)

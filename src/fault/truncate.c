@@ -65,21 +65,29 @@ int dax_truncate(struct dax_fmap *f, uint64_t size)
 	f->fs->mmap_lock(f->file, true);
 	old = f->fs->size(f->file);
 	if (size < old) {
-		err = f->fs->set_size(f->file, size);
-		if (err)
-			goto out;
-		err = zero_page_tail(f, size);
-		if (err)
-			goto out;
+		/*
+		 * Free the blocks and zero the tail first, set the size last
+		 * (with the mmap lock exclusive nobody sees the steps). The
+		 * other order let a crash (or a failing free_range) between
+		 * the size commit and the freeing leave blocks beyond EOF that
+		 * still held the cut-off data: mount keeps them, and the next
+		 * ftruncate up, write past EOF or fallocate showed that data
+		 * again where zeros belong (found by tests/api_crash). Now a
+		 * crash leaves the old size over holes and a zeroed tail: the
+		 * truncate partly done, nothing stale beyond EOF.
+		 */
 		first = (size + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT;
 		dax_unmap_entries(f, first, UINT64_MAX);
 		err = f->fs->free_range(f->file, first, UINT64_MAX);
+		if (!err)
+			err = zero_page_tail(f, size);
+		if (!err)
+			err = f->fs->set_size(f->file, size);
 	} else if (size > old) {
 		err = zero_page_tail(f, old);
 		if (!err)
 			err = f->fs->set_size(f->file, size);
 	}
-out:
 	f->fs->mmap_unlock(f->file, true);
 	return err;
 }

@@ -52,7 +52,7 @@ static void writeback_one(struct dax_fmap *f, struct dax_cursor *cur,
 	 */
 	dax_entry_tag_clear(&f->m, cur, DAX_TAG_TOWRITE);
 	dax_entry_tag_clear(&f->m, cur, DAX_TAG_DIRTY);
-	fault_stat(&f->stats.writeback);
+	fault_stat(f, writeback);
 }
 
 /*

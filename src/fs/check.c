@@ -289,6 +289,29 @@ static int load_chain(struct dax_fs *fs, struct dax_inode *ip,
 	return 0;
 }
 
+/*
+ * Write @name (@len bytes, any but NUL) into @out for a report: bytes
+ * below 0x20, 0x7f, '"' and '\\' as \xNN, so that a report stays one
+ * printable line whatever the image holds (the pool fuzzer found a name
+ * with a newline in it splitting fsck's "already used" line in two).
+ */
+static const char *name_escape(const char *name, size_t len,
+			       char out[4 * DAX_FS_NAME_MAX + 1])
+{
+	char *o = out;
+
+	for (size_t i = 0; i < len && i < DAX_FS_NAME_MAX; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (c < 0x20 || c == 0x7f || c == '"' || c == '\\')
+			o += sprintf(o, "\\x%02x", c);
+		else
+			*o++ = (char)c;
+	}
+	*o = 0;
+	return out;
+}
+
 static bool all_zero(const void *p, size_t len)
 {
 	const char *c = p;
@@ -325,9 +348,11 @@ static int load_inode(struct dax_fs *fs, uint32_t ino, uint64_t *seen,
 	if (d->generation >= fs->next_gen)
 		fs->next_gen = d->generation + 1;
 	if (!(d->flags & DAX_FS_INODE_ORPHAN)) {
+		char esc[4 * DAX_FS_NAME_MAX + 1];
+
 		if (fs_name_find(fs, d->name, d->name_len))
-			fs_report(rep, "inode %u: name \"%.*s\" already used",
-				  ino, (int)d->name_len, d->name);
+			fs_report(rep, "inode %u: name \"%s\" already used",
+				  ino, name_escape(d->name, d->name_len, esc));
 		else
 			fs_name_insert(fs, ip);
 	}

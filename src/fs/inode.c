@@ -18,6 +18,7 @@
  * I/O paths never touch a udax mapping while holding it (they bounce).
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -239,10 +240,20 @@ void dax_inode_stat(struct dax_inode *ip, struct stat *st)
  */
 void dax_inode_mmap_lock(struct dax_inode *ip, bool exclusive)
 {
-	if (exclusive)
-		pthread_rwlock_wrlock(&ip->mmap_lock);
-	else
-		pthread_rwlock_rdlock(&ip->mmap_lock);
+	int err = exclusive ? pthread_rwlock_wrlock(&ip->mmap_lock)
+			    : pthread_rwlock_rdlock(&ip->mmap_lock);
+
+	/*
+	 * EDEADLK means this thread already holds it: a udax path touched a
+	 * udax mapping while holding the lock. Going on would release the
+	 * other holder's lock at our unlock; stop here instead.
+	 */
+	if (unlikely(err)) {
+		fprintf(stderr, "udax: inode mmap lock: %s (a fault inside a "
+				"locked section?)\n",
+			strerror(err));
+		abort();
+	}
 }
 
 void dax_inode_mmap_unlock(struct dax_inode *ip, bool exclusive)

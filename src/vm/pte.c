@@ -96,7 +96,8 @@ static int unmap_pages(struct dax_vm_file *vf, struct dax_region *r,
  * Context: r->lock held.
  */
 static int map_run(struct dax_vm_file *vf, struct dax_region *r, uint64_t i,
-		   uint64_t nr, uint64_t block, unsigned int flags, uint8_t huge)
+		   uint64_t nr, uint64_t block, unsigned int flags,
+		   uint8_t huge)
 {
 	bool writable = flags & DAX_VM_WRITE;
 	uint8_t state;

@@ -70,8 +70,13 @@ check-tsan: deps
 	cmake --build build/tsan -j$(JOBS)
 	cd build/tsan && $(NOASLR) $(CTEST) -L concurrency
 
+# The demo's pool. In the build tree by default; on a disk-backed
+# filesystem every metadata commit waits for the disk (msync), so
+# DEMO_POOL=/dev/shm/udax-demo.pool shows the engine rather than the disk.
+DEMO_POOL ?= build/udax-demo.pool
+
 demo: release
-	./build/release/udax demo build/udax-demo.pool
+	./build/release/udax demo $(DEMO_POOL)
 
 check-install: release
 	cd build/release && $(CTEST) -L install

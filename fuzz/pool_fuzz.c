@@ -443,6 +443,20 @@ static ssize_t read_back(struct session *s, struct slot *sl, uint64_t off,
 	return n;
 }
 
+/* Bytes [@from, @to) (up to 64 KiB of them) must read as zeros. */
+static void check_zero(struct session *s, struct slot *sl, uint64_t from,
+		       uint64_t to, const char *what)
+{
+	size_t n;
+
+	if (from >= to || !readable(sl))
+		return;
+	n = to - from < sizeof(s->chk) ? (size_t)(to - from) : sizeof(s->chk);
+	if (read_back(s, sl, from, n) != (ssize_t)n || !fz_all_zero(s->chk, n))
+		bug("%s: [%" PRIu64 ", %" PRIu64 ") does not read as zeros",
+		    what, from, from + n);
+}
+
 static void op_open(struct session *s, struct rd *r, struct slot *sl)
 {
 	static const int accs[] = { O_RDWR, O_RDWR, O_RDONLY, O_WRONLY };
@@ -549,6 +563,9 @@ static void op_pwrite(struct session *s, struct rd *r, struct slot *sl)
 	     memcmp(s->chk, s->buf, (size_t)n)))
 		bug("pwrite %" PRIu64 "+%zu: data does not read back", off,
 		    len);
+	/* A write past EOF: the gap reads as zeros. */
+	if (n)
+		check_zero(s, sl, before, off, "pwrite past EOF");
 }
 
 static void op_truncate(struct session *s, struct rd *r, struct slot *sl)
@@ -570,16 +587,7 @@ static void op_truncate(struct session *s, struct rd *r, struct slot *sl)
 		bug("ftruncate %" PRIu64 ": size %" PRIu64, size,
 		    file_size(sl));
 	/* What grew reads as zeros. */
-	if (size > before && readable(sl)) {
-		size_t n = size - before < sizeof(s->chk) ? size - before
-							   : sizeof(s->chk);
-
-		if (read_back(s, sl, before, n) != (ssize_t)n ||
-		    !fz_all_zero(s->chk, n))
-			bug("ftruncate %" PRIu64 " from %" PRIu64
-			    ": the new range is not zero",
-			    size, before);
-	}
+	check_zero(s, sl, before, size, "ftruncate up");
 }
 
 static void op_fallocate(struct session *s, struct rd *r, struct slot *sl)
@@ -614,17 +622,11 @@ static void op_fallocate(struct session *s, struct rd *r, struct slot *sl)
 		bug("fallocate mode %d %" PRIu64 "+%" PRIu64
 		    ": size %" PRIu64 " -> %" PRIu64,
 		    mode, off, len, before, after);
-	if ((mode & UDAX_FALLOC_PUNCH_HOLE) && readable(sl) && off < after) {
-		uint64_t end = off + len < after ? off + len : after;
-		size_t n = end - off < sizeof(s->chk) ? end - off
-						       : sizeof(s->chk);
-
-		if (read_back(s, sl, off, n) != (ssize_t)n ||
-		    !fz_all_zero(s->chk, n))
-			bug("punch %" PRIu64 "+%" PRIu64
-			    ": the range is not zero",
-			    off, len);
-	}
+	if (mode & UDAX_FALLOC_PUNCH_HOLE)
+		check_zero(s, sl, off, off + len < after ? off + len : after,
+			   "punch hole");
+	else /* what grew reads as zeros */
+		check_zero(s, sl, before, after, "fallocate growing the file");
 }
 
 static void op_mmap(struct session *s, struct rd *r, struct slot *sl)
@@ -633,6 +635,8 @@ static void op_mmap(struct session *s, struct rd *r, struct slot *sl)
 	uint64_t off = (rd8(r) & 1 ? rd_off(r) : rd_len(r, 16 * FZ_BLOCK)) &
 		       ~(uint64_t)(FZ_BLOCK - 1);
 	size_t pages = 1 + rd8(r) % 8, len = pages * FZ_BLOCK;
+	/* The byte of each page stored to: may be past EOF in the last. */
+	size_t in = rd16(r) % FZ_BLOCK;
 	bool shared = !(how & 1), wr = how & 2;
 	int prot = PROT_READ | (wr ? PROT_WRITE : 0);
 	int flags = (shared ? MAP_SHARED : MAP_PRIVATE) |
@@ -663,7 +667,7 @@ static void op_mmap(struct session *s, struct rd *r, struct slot *sl)
 			bug("prefault beyond EOF succeeded");
 		if (store) {
 			stored[i] = (uint8_t)(++s->pattern | 1);
-			addr[i * FZ_BLOCK] = (char)stored[i];
+			addr[i * FZ_BLOCK + in] = (char)stored[i];
 			did[i] = true;
 		} else if (shared && readable(sl)) {
 			uint8_t v = (uint8_t)addr[i * FZ_BLOCK];
@@ -683,6 +687,7 @@ static void op_mmap(struct session *s, struct rd *r, struct slot *sl)
 	for (size_t i = 0; i < pages; i++) {
 		uint64_t at = off + i * FZ_BLOCK;
 
+		at += in;
 		if (!did[i] || !shared || !readable(sl) ||
 		    at >= file_size(sl))
 			continue;

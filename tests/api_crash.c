@@ -46,6 +46,13 @@
  *               returns (src/fs/fs.h); the public API has no directory
  *               fsync to wait for instead.
  *
+ * Pages a file gains by growing (ftruncate up, pwrite past EOF, fallocate)
+ * are zeros in the model, claimed as such at the next fsync: this is what
+ * caught blocks left beyond EOF by a truncate or an extending pwrite that
+ * a crash interrupted, whose old bytes a later extension showed again
+ * (fixed in src/fault/truncate.c and rw.c: free before shrinking the
+ * size, grow the size before copying).
+ *
  * After the kill a checker process (the parent itself never calls udax,
  * so the workers and checkers fork from a process with no liburcu threads
  * or locks) requires: udax_pool_fsck() clean (no report at all), then

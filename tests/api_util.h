@@ -54,12 +54,23 @@ static inline __attribute__((unused)) void t_cleanup(void)
 static __thread sigjmp_buf *t_bus_jmp;
 static __thread void *t_bus_addr;
 static atomic_long t_bus_count __attribute__((unused));
+/*
+ * SIGBUS handlers that ran with SIGSEGV blocked: udax's SIGSEGV handler
+ * must let its SIGBUS arrive after it returns, not nested inside it (a
+ * handler jumping out of a nested one would leave SIGSEGV blocked).
+ */
+static atomic_long t_bus_nested __attribute__((unused));
 
 static void t_bus_handler(int sig, siginfo_t *si, void *uc)
 {
 	(void)sig;
 	(void)uc;
+	sigset_t cur;
+
 	atomic_fetch_add(&t_bus_count, 1);
+	if (!pthread_sigmask(SIG_BLOCK, NULL, &cur) &&
+	    sigismember(&cur, SIGSEGV))
+		atomic_fetch_add(&t_bus_nested, 1);
 	if (!t_bus_jmp) {
 		static const char m[] = "unexpected SIGBUS\n";
 

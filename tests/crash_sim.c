@@ -1249,25 +1249,25 @@ static uint64_t *pick_points(uint64_t k0, uint64_t sample, uint64_t *np)
 		*np = total;
 		return v;
 	}
-	/* Floyd's algorithm: @sample distinct points of [0, total). */
+	/*
+	 * The first and the last, and by Floyd's algorithm @sample - 2
+	 * distinct points of the r = total - 2 between them.
+	 */
 	{
-		uint64_t cap = sample, cnt = 0;
-		char *in = calloc(total, 1);
+		uint64_t r = total - 2, cnt = 0;
+		char *in = calloc(r, 1);
 
-		v = malloc(cap * sizeof(*v));
+		v = malloc(sample * sizeof(*v));
 		REQUIRE(v && in);
-		in[0] = in[total - 1] = 1;
 		v[cnt++] = 0;
 		v[cnt++] = total - 1;
-		for (uint64_t j = total - sample + 2; j < total; j++) {
+		for (uint64_t j = r - (sample - 2); j < r; j++) {
 			uint64_t t = t_rand_below(&rng, j + 1);
 
 			if (in[t])
 				t = j;
-			if (in[t])
-				continue;
 			in[t] = 1;
-			v[cnt++] = t;
+			v[cnt++] = 1 + t;
 		}
 		free(in);
 		n = cnt;

@@ -280,8 +280,39 @@ int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
 		f->fs->iomap_end(f->file, &map);
 		index += n;
 	}
-	if (!err && !keep_size && end > f->fs->size(f->file))
-		err = f->fs->set_size(f->file, end);
+	if (!err && !keep_size && end > f->fs->size(f->file)) {
+		uint64_t size = f->fs->size(f->file);
+		uint64_t off = size & (DAX_PAGE_SIZE - 1);
+
+		/*
+		 * The old last page is mapped whole, so stores through a
+		 * mapping may have left bytes past EOF in it: zero them
+		 * before they become part of the file, as truncate and write
+		 * do when they grow it (found by the pool fuzzer: a store
+		 * past EOF through a mapping, then fallocate, and pread
+		 * returned the store where zeros belong).
+		 */
+		if (off) {
+			struct dax_iomap map = { 0 };
+			uint64_t i = size >> DAX_PAGE_SHIFT;
+
+			err = f->fs->iomap_begin(f->file, i, 1, 0, &map);
+			if (!err) {
+				if (map.type == DAX_IOMAP_MAPPED) {
+					uint64_t b = map.block + (i - map.index);
+
+					memset((char *)f->dev->addr(f->dev_ctx,
+								   b) +
+						       off,
+					       0, DAX_PAGE_SIZE - off);
+					f->dev->flush(f->dev_ctx, b, 1);
+				}
+				f->fs->iomap_end(f->file, &map);
+			}
+		}
+		if (!err)
+			err = f->fs->set_size(f->file, end);
+	}
 	f->fs->mmap_unlock(f->file, true);
 	return err;
 }

@@ -233,10 +233,56 @@ int dax_fs_mkfs(struct dax_dev *dev, uint64_t nr_inodes)
 	return 0;
 }
 
+static bool block_is_zero(const void *p)
+{
+	const uint64_t *w = p;
+
+	for (size_t i = 0; i < DAX_BLOCK_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * Zero what @ip's blocks wholly past its EOF hold. They must read as
+ * zeros when the file grows over them, and udax leaves nothing there now
+ * (new blocks are zeroed; truncate frees before it commits the smaller
+ * size), but the format allows extents past EOF (fallocate KEEP_SIZE),
+ * and a crash between a truncate's size commit and its freeing, in the
+ * order udax used before, kept the cut-off data there: ftruncate up, a
+ * write past EOF or fallocate showed it again (found by the pool fuzzer
+ * on a fsck-clean image with a file's size lowered). Reads each such
+ * block, writes only those that are not zero; no metadata changes.
+ */
+static void scrub_past_eof(struct dax_fs *fs, struct dax_inode *ip)
+{
+	uint64_t first = (ip->disk.size + DAX_BLOCK_SIZE - 1) >> DAX_BLOCK_SHIFT;
+	bool wrote = false;
+
+	for (uint32_t h = 0; h < ip->nr_recs; h++) {
+		const struct fs_rec *r = &ip->recs[h]; /* count 0: free */
+		uint64_t p = r->page > first ? r->page : first;
+
+		for (; p < (uint64_t)r->page + r->count; p++) {
+			char *b = dax_dev_block(fs->dev,
+						r->block + (p - r->page));
+
+			if (block_is_zero(b))
+				continue;
+			memset(b, 0, DAX_BLOCK_SIZE);
+			dax_dev_flush(fs->dev, b, DAX_BLOCK_SIZE);
+			wrote = true;
+		}
+	}
+	if (wrote)
+		dax_dev_drain(fs->dev);
+}
+
 /*
  * dax_fs_mount() - check @dev's superblock, replay its journal, load and
  * check every inode, extent and the bitmap (as fsck does), then free the
- * orphans a crash left.
+ * orphans a crash left and zero any data left in blocks past a file's
+ * EOF.
  * Context: @dev not mounted elsewhere (the device is opened exclusively).
  * Return: 0 and *@fsp; -EINVAL (foreign image), -EUCLEAN (corrupt image;
  * dax_fs_fsck() says why), -ENOMEM.
@@ -275,6 +321,8 @@ int dax_fs_mount(struct dax_dev *dev, struct dax_fs **fsp)
 		if (ip && (ip->disk.flags & DAX_FS_INODE_ORPHAN)) {
 			fs_inode_evict(ip);
 			fs->orphans++;
+		} else if (ip) {
+			scrub_past_eof(fs, ip);
 		}
 	}
 	pthread_mutex_unlock(&fs->lock);

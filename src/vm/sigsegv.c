@@ -180,6 +180,14 @@ static void install(void)
 	sa.sa_sigaction = segv_handler;
 	sa.sa_flags = SA_SIGINFO | SA_ONSTACK | SA_RESTART;
 	sigemptyset(&sa.sa_mask);
+	/*
+	 * Block SIGBUS while we run: the SIGBUS we queue is then delivered
+	 * after we return, in the context of the faulting access, as the
+	 * kernel's is. Unblocked, it would run nested in this handler, and a
+	 * handler that jumps out of it (siglongjmp) would leave SIGSEGV
+	 * blocked for good.
+	 */
+	sigaddset(&sa.sa_mask, SIGBUS);
 	if (sigaction(SIGSEGV, &sa, &previous))
 		install_error = -errno;
 }

@@ -704,7 +704,7 @@ int main(int argc, char **argv)
 {
 	static struct results res;
 	struct env e = {
-	    .cfg = {.rnd_pages = 16384, .seq_bytes = 1ULL << 30, .runs = 7,
+	    .cfg = {.rnd_pages = 8192, .seq_bytes = 1ULL << 30, .runs = 7,
 		    .seq_runs = 5, .seed = 1},
 	};
 	struct figures x;

@@ -393,7 +393,8 @@ static void test_stress(double secs)
 	}
 	end = t_now() + secs;
 	do {
-		double until = t_now() + 0.01 + 0.001 * t_rand_below(&rng, 50);
+		double until =
+		    t_now() + 0.002 + 0.0005 * t_rand_below(&rng, 20);
 		double deadline;
 
 		while (t_now() < until)

@@ -113,11 +113,11 @@ static void *worker_fn(void *arg)
 		unsigned int word = (unsigned int)(r >> 32) % 512;
 		int how = (int)((r >> 48) % 16);
 		volatile uint64_t *p;
-		bool store = how < 6;
+		bool store = how < 6 || how == 13;
 
 		if (how == 15 && page > 0)
 			p = &d->offset[(page - 1) * 512 + word];
-		else if (how == 14)
+		else if (how == 13 || how == 14)
 			p = &d->private[page * 512 + word];
 		else
 			p = &d->shared[page * 512 + word];
@@ -278,7 +278,7 @@ int cmd_demo(int argc, char **argv)
 	}
 	sum1 = file_checksum(d.f);
 	t1 = now_sec();
-	udax_file_stats(d.f, &st);
+	udax_pool_stats(pool, &st);
 	udax_munmap(d.shared, DEMO_FILE_SIZE);
 	udax_munmap(d.offset, DEMO_FILE_SIZE - 4096);
 	udax_munmap(d.private, DEMO_FILE_SIZE);

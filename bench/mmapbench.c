@@ -6,17 +6,20 @@
  *
  * The pool is a file on /dev/shm (or /tmp when there is no /dev/shm), in
  * a private directory removed at exit (also on error and on SIGINT,
- * SIGTERM, SIGHUP, SIGPIPE); the kernel's files are tmpfs files beside it, written
- * in full first, so that every side measures mapping pages that exist,
- * not allocating them (except write_alloc, below).
+ * SIGTERM, SIGHUP, SIGPIPE, SIGABRT and a genuine SIGSEGV); the kernel's
+ * files are tmpfs files beside it, written in full first, so that every
+ * side measures mapping pages that exist, not allocating them (except
+ * write_alloc, below). Memory: about twice the sequential size (the
+ * pool's copy and the kernel's); the size is halved until six times it
+ * fits in MemAvailable.
  *
- * 1. 4 KiB first touch, random order. A file of @rnd_pages pages, mapped
- *    afresh for each run, is touched once per page (one load or one
- *    store) in the order of a seeded shuffle. The regions are placed at a
- *    virtual address that is 4 KiB past a 2 MiB boundary while the file
- *    offset is 0 (udax_mmap's address hint), so no 2 MiB mapping is
- *    possible and every udax fault is a 4 KiB one (checked: faults_pmd
- *    and faults_fallback stay 0). Sides:
+ * 1. 4 KiB first touch, random order. A file of @rnd_pages pages (8192,
+ *    32 MiB; 2048 with -q), mapped afresh for each run, is touched once
+ *    per page (one load or one store) in the order of a seeded shuffle.
+ *    The regions are placed at a virtual address that is 4 KiB past a
+ *    2 MiB boundary while the file offset is 0 (udax_mmap's address
+ *    hint), so no 2 MiB mapping is possible and every udax fault is a
+ *    4 KiB one (checked: faults_pmd and faults_fallback stay 0). Sides:
  *
  *      udax_read    read faults on allocated blocks (a file fallocated in
  *                   full): SIGSEGV, region lookup, engine (entry lock,
@@ -54,8 +57,12 @@
  *    the kernel's mapping of a populated tmpfs file of the same size.
  *    Target: udax/kernel <= 1.5 (loads; stores printed beside).
  *
- * Every side runs once to warm up, then @runs times, the sides interleaved
- * run by run; the best run counts, the median is printed beside it. The
+ * Every side runs once to warm up, then @runs times (4 KiB: 7, 3 with -q;
+ * sequential: 5, 2 with -q), the sides interleaved run by run, each pair
+ * that is compared next to each other in an order that alternates run by
+ * run; the best run counts, the median is printed beside it, and beside
+ * each ratio of best runs the median of the per-run ratios (steadier on a
+ * loaded machine). The
  * benchmark reports and never judges: exit 0 whatever the figures, 1 if
  * something fails, 2 on a bad command line. -q: quick run (< 5 s).
  * -o FILE: the figures as one JSON object. -s SEED: the shuffle's seed.
@@ -586,9 +593,31 @@ static void json_num(FILE *f, const char *key, double v, const char *fmt)
 	fprintf(f, fmt, v);
 }
 
+/* Ratios whose per-run values are kept (median printed). */
+enum pair {
+	P_READ_BARE,
+	P_WRITE_BARE,
+	P_READ_KERN,
+	P_WRITE_KERN,
+	P_SEQ,
+	P_SEQ_WRITE,
+	P_NR,
+};
+
 struct figures {
 	double r[R_NR], r_med[R_NR], s[S_NR], s_med[S_NR];
+	double pr[P_NR]; /* median of the per-run ratios */
 };
+
+/* Median over runs of a[i] / b[i] (the two ran next to each other). */
+static double paired(const double *a, const double *b, unsigned int n)
+{
+	double t[MAX_RUNS];
+
+	for (unsigned int i = 0; i < n; i++)
+		t[i] = a[i] / b[i];
+	return median(t, n);
+}
 
 static void write_json(const struct config *cfg, const struct figures *x,
 		       const struct results *res)
@@ -640,6 +669,14 @@ static void write_json(const struct config *cfg, const struct figures *x,
 	json_num(f, "seq_1g_kernel_write_ms", x->s[S_KERN_WRITE], "%.2f");
 	json_num(f, "ratio_seq_write_vs_kernel",
 		 x->s[S_UDAX_WRITE] / x->s[S_KERN_WRITE], "%.3f");
+	json_num(f, "ratio_read_vs_bare_median", x->pr[P_READ_BARE], "%.3f");
+	json_num(f, "ratio_write_vs_bare_median", x->pr[P_WRITE_BARE], "%.3f");
+	json_num(f, "ratio_read_vs_kernel_median", x->pr[P_READ_KERN], "%.3f");
+	json_num(f, "ratio_write_vs_kernel_median", x->pr[P_WRITE_KERN],
+		 "%.3f");
+	json_num(f, "ratio_seq_vs_kernel_median", x->pr[P_SEQ], "%.3f");
+	json_num(f, "ratio_seq_write_vs_kernel_median", x->pr[P_SEQ_WRITE],
+		 "%.3f");
 	json_num(f, "pmd_faults", (double)res->pmd_faults, "%.0f");
 	json_num(f, "seq_pte_faults", (double)res->seq_pte_faults, "%.0f");
 	fputs("}\n", f);
@@ -666,27 +703,31 @@ static void report(const struct config *cfg, const struct figures *x,
 	printf("mmapbench: kernel faults per page touched: %.3f (loads, "
 	       "fault-around), %.3f (stores)\n",
 	       res->kern_flt[0], res->kern_flt[1]);
-	printf("mmapbench: udax/bare read  %.2f (target <= 1.2)\n",
-	       x->r[R_UDAX_READ] / x->r[R_BARE_READ]);
-	printf("mmapbench: udax/bare write %.2f (target <= 1.2)\n",
-	       x->r[R_UDAX_WRITE] / x->r[R_BARE_WRITE]);
+	printf("mmapbench: udax/bare read  %.2f (target <= 1.2); median of "
+	       "per-run ratios %.2f\n",
+	       x->r[R_UDAX_READ] / x->r[R_BARE_READ], x->pr[P_READ_BARE]);
+	printf("mmapbench: udax/bare write %.2f (target <= 1.2); median of "
+	       "per-run ratios %.2f\n",
+	       x->r[R_UDAX_WRITE] / x->r[R_BARE_WRITE], x->pr[P_WRITE_BARE]);
 	printf("mmapbench: udax/bare write allocating %.2f (no target: "
 	       "allocation, zeroing, journal commit; %llu major faults)\n",
 	       x->r[R_UDAX_ALLOC] / x->r[R_BARE_WRITE],
 	       (unsigned long long)res->alloc_major);
-	printf("mmapbench: udax/kernel read %.2f, write %.2f\n",
+	printf("mmapbench: udax/kernel read %.2f, write %.2f; medians of "
+	       "per-run ratios %.2f, %.2f\n",
 	       x->r[R_UDAX_READ] / x->r[R_KERN_READ],
-	       x->r[R_UDAX_WRITE] / x->r[R_KERN_WRITE]);
+	       x->r[R_UDAX_WRITE] / x->r[R_KERN_WRITE], x->pr[P_READ_KERN],
+	       x->pr[P_WRITE_KERN]);
 	for (int s = 0; s < S_NR; s++)
 		printf("mmapbench: sequential %llu MiB, %-30s %8.2f ms "
 		       "(median %.2f)\n",
 		       (unsigned long long)(cfg->seq_bytes >> 20), sname[s],
 		       x->s[s], x->s_med[s]);
 	printf("mmapbench: sequential udax/kernel loads %.2f (target <= "
-	       "1.5), stores %.2f; udax faults: pmd %llu, pte %llu, "
-	       "fallback %llu\n",
-	       x->s[S_UDAX_READ] / x->s[S_KERN_READ],
-	       x->s[S_UDAX_WRITE] / x->s[S_KERN_WRITE],
+	       "1.5; median of per-run ratios %.2f), stores %.2f (median "
+	       "%.2f); udax faults: pmd %llu, pte %llu, fallback %llu\n",
+	       x->s[S_UDAX_READ] / x->s[S_KERN_READ], x->pr[P_SEQ],
+	       x->s[S_UDAX_WRITE] / x->s[S_KERN_WRITE], x->pr[P_SEQ_WRITE],
 	       (unsigned long long)res->pmd_faults,
 	       (unsigned long long)res->seq_pte_faults,
 	       (unsigned long long)res->seq_fallback);
@@ -714,10 +755,10 @@ int main(int argc, char **argv)
 		switch (opt) {
 		case 'q':
 			e.cfg.quick = true;
-			e.cfg.rnd_pages = 4096;
+			e.cfg.rnd_pages = 2048;
 			e.cfg.seq_bytes = 256ULL << 20;
 			e.cfg.runs = 3;
-			e.cfg.seq_runs = 3;
+			e.cfg.seq_runs = 2;
 			break;
 		case 'o':
 			e.cfg.json = optarg;
@@ -739,7 +780,7 @@ int main(int argc, char **argv)
 	}
 	/* Two copies of the sequential file live in memory (tmpfs). */
 	while (e.cfg.seq_bytes > (64ULL << 20) &&
-	       3 * e.cfg.seq_bytes > mem_available()) {
+	       6 * e.cfg.seq_bytes > mem_available()) {
 		e.cfg.seq_bytes /= 2;
 		printf("mmapbench: little memory: sequential test reduced to "
 		       "%llu MiB\n", (unsigned long long)(e.cfg.seq_bytes >> 20));
@@ -750,14 +791,34 @@ int main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGHUP, on_signal);
 	signal(SIGPIPE, on_signal);
+	/* Before udax installs its handler, which passes it other faults. */
+	signal(SIGSEGV, on_signal);
+	signal(SIGABRT, on_signal);
 	setup(&e);
 
+	/*
+	 * Sides that are compared run next to each other, in an order that
+	 * alternates run by run, so that drift in the machine's load hits
+	 * both alike; the median of the per-run ratios is printed beside the
+	 * ratio of the best runs.
+	 */
+	static const enum rside rorder[2][R_NR] = {
+	    {R_UDAX_READ, R_BARE_READ, R_UDAX_WRITE, R_BARE_WRITE, R_UDAX_ALLOC,
+	     R_KERN_READ, R_KERN_WRITE},
+	    {R_BARE_READ, R_UDAX_READ, R_BARE_WRITE, R_UDAX_WRITE, R_UDAX_ALLOC,
+	     R_KERN_WRITE, R_KERN_READ},
+	};
+	static const enum sside sorder[2][S_NR] = {
+	    {S_UDAX_READ, S_KERN_READ, S_UDAX_WRITE, S_KERN_WRITE},
+	    {S_KERN_READ, S_UDAX_READ, S_KERN_WRITE, S_UDAX_WRITE},
+	};
 	for (unsigned int run = 0; run <= e.cfg.runs; run++) {
 		/* Run 0 warms up and is not counted. */
 		unsigned int i = run ? run - 1 : 0;
 		double flt;
 
-		for (int s = 0; s < R_NR; s++) {
+		for (int k = 0; k < R_NR; k++) {
+			enum rside s = rorder[run & 1][k];
 			double v;
 
 			switch (s) {
@@ -771,7 +832,7 @@ int main(int argc, char **argv)
 				res.kern_flt[s == R_KERN_WRITE] = flt;
 				break;
 			default:
-				v = run_udax_rnd(&e, (enum rside)s, &res);
+				v = run_udax_rnd(&e, s, &res);
 			}
 			res.rnd[s][i] = v;
 		}
@@ -779,8 +840,11 @@ int main(int argc, char **argv)
 	for (unsigned int run = 0; run <= e.cfg.seq_runs; run++) {
 		unsigned int i = run ? run - 1 : 0;
 
-		for (int s = 0; s < S_NR; s++)
-			res.seq[s][i] = run_seq(&e, (enum sside)s, &res);
+		for (int k = 0; k < S_NR; k++) {
+			enum sside s = sorder[run & 1][k];
+
+			res.seq[s][i] = run_seq(&e, s, &res);
+		}
 	}
 	for (int s = 0; s < R_NR; s++) {
 		x.r[s] = best(res.rnd[s], e.cfg.runs);
@@ -790,6 +854,18 @@ int main(int argc, char **argv)
 		x.s[s] = best(res.seq[s], e.cfg.seq_runs);
 		x.s_med[s] = median(res.seq[s], e.cfg.seq_runs);
 	}
+	x.pr[P_READ_BARE] = paired(res.rnd[R_UDAX_READ], res.rnd[R_BARE_READ],
+				   e.cfg.runs);
+	x.pr[P_WRITE_BARE] = paired(res.rnd[R_UDAX_WRITE],
+				    res.rnd[R_BARE_WRITE], e.cfg.runs);
+	x.pr[P_READ_KERN] = paired(res.rnd[R_UDAX_READ], res.rnd[R_KERN_READ],
+				   e.cfg.runs);
+	x.pr[P_WRITE_KERN] = paired(res.rnd[R_UDAX_WRITE],
+				    res.rnd[R_KERN_WRITE], e.cfg.runs);
+	x.pr[P_SEQ] = paired(res.seq[S_UDAX_READ], res.seq[S_KERN_READ],
+			     e.cfg.seq_runs);
+	x.pr[P_SEQ_WRITE] = paired(res.seq[S_UDAX_WRITE], res.seq[S_KERN_WRITE],
+				   e.cfg.seq_runs);
 	teardown(&e);
 	report(&e.cfg, &x, &res);
 	if (e.cfg.json)

@@ -43,7 +43,7 @@
  *
  * For every point checked (all of them if there are at most SAMPLE, else
  * a seeded random sample of SAMPLE, with the first and the last; -l: a
- * workload 3.75 times longer, all points), each image is written to a
+ * workload 4.7 times longer, all points), each image is written to a
  * temporary pool file, then:
  *
  *   - udax_pool_fsck() is clean (0, no report at all);
@@ -242,6 +242,8 @@ static void vs_insert(uint64_t key)
 
 static bool vs_has(uint64_t key)
 {
+	if (!vs.t)
+		return false;
 	for (size_t i = key & vs.mask; vs.t[i]; i = (i + 1) & vs.mask)
 		if (vs.t[i] == key)
 			return true;
@@ -353,8 +355,8 @@ static void map_file(struct udax_file *fh, char **map)
 
 	if (t_rand_below(&rng, 4) == 0)
 		flags = MAP_SHARED_VALIDATE | MAP_SYNC;
-	REQUIRE(udax_mmap(fh, NULL, FILE_MAX, PROT_READ | PROT_WRITE, flags,
-			  0, (void **)map) == 0);
+	REQUIRE(udax_mmap(fh, NULL, FILE_MAX, PROT_READ | PROT_WRITE, flags, 0,
+			  (void **)map) == 0);
 }
 
 static void slot_open(int f, bool trunc);
@@ -445,8 +447,8 @@ static void random_range(uint64_t limit, bool aligned, uint64_t *off,
  * durable on return. Past EOF the old last page's tail reads as zeros
  * (it is zero in the model already: its claim stands).
  */
-static void write_model(int f, struct udax_file *fh, uint64_t off,
-			uint64_t len, bool claims)
+static void write_model(int f, struct udax_file *fh, uint64_t off, uint64_t len,
+			bool claims)
 {
 	struct slot *s = &slots[f];
 	unsigned char *buf = malloc(len);
@@ -492,6 +494,28 @@ static void op_pwrite(int f)
 	write_model(f, slots[f].fh, off, len, true);
 }
 
+/*
+ * Copy to a mapping one page at a time, in order: memcpy may copy
+ * backwards (glibc does, depending on how far apart the buffers are,
+ * which ASLR changes), and the page that faults first gets its block
+ * first: the workload's allocations, so its log, would vary from run to
+ * run, and -p K would not replay the same cut.
+ */
+static void store(char *map, uint64_t off, const unsigned char *buf,
+		  uint64_t len)
+{
+	while (len) {
+		uint64_t n = PG - off % PG;
+
+		if (n > len)
+			n = len;
+		memcpy(map + off, buf, n);
+		off += n;
+		buf += n;
+		len -= n;
+	}
+}
+
 /* Store through the mapping inside EOF; the page's claim is withdrawn. */
 static void op_store(int f)
 {
@@ -511,7 +535,7 @@ static void op_store(int f)
 		s->mapdirty[p] = true;
 	}
 	DESC("store f%d [%" PRIu64 ", +%" PRIu64 ")", f, off, len);
-	memcpy(s->map + off, buf, len);
+	store(s->map, off, buf, len);
 	memcpy(s->data + off, buf, len);
 	note_lines(f, off, len);
 }
@@ -637,8 +661,8 @@ static void op_punch(int f)
 	end = off + len < s->size ? off + len : s->size;
 	for (p = off / PG; off < end && p <= (end - 1) / PG; p++)
 		was[p] = claim_end(&s->pclaim[p]) && !s->mapdirty[p];
-	DESC("punch f%d [%" PRIu64 ", +%" PRIu64 ") size %" PRIu64, f, off,
-	     len, s->size);
+	DESC("punch f%d [%" PRIu64 ", +%" PRIu64 ") size %" PRIu64, f, off, len,
+	     s->size);
 	REQUIRE(udax_fallocate(s->fh,
 			       UDAX_FALLOC_PUNCH_HOLE | UDAX_FALLOC_KEEP_SIZE,
 			       off, len) == 0);
@@ -692,38 +716,40 @@ static void op_unlink(int f, bool keep_open)
 static void op_orphan(void)
 {
 	int o = (int)t_rand_below(&rng, NORPHANS);
-	struct orphan *or = &orphans[o];
+	struct orphan *op = &orphans[o];
 	unsigned char buf[8 * PG];
 	uint64_t off, len;
 
-	if (!or->fh)
+	DESC("orphan %d%s", o, op->fh ? "" : " (none open)");
+	if (!op->fh)
 		return;
-	DESC("orphan %d", o);
 	switch (t_rand_below(&rng, 4)) {
 	case 0:
 		random_range(FILE_MAX, t_rand_below(&rng, 2), &off, &len);
 		fill_random(buf, len < sizeof(buf) ? len : sizeof(buf));
-		REQUIRE(udax_pwrite(or->fh, buf, len < sizeof(buf) ? len :
-				    sizeof(buf), off) > 0);
-		if (off + len > or->size)
-			or->size = off + (len < sizeof(buf) ? len : sizeof(buf));
+		REQUIRE(udax_pwrite(op->fh, buf,
+				    len < sizeof(buf) ? len : sizeof(buf),
+				    off) > 0);
+		if (off + len > op->size)
+			op->size =
+			    off + (len < sizeof(buf) ? len : sizeof(buf));
 		break;
 	case 1:
-		if (or->size) {
-			random_range(or->size, false, &off, &len);
+		if (op->size) {
+			random_range(op->size, false, &off, &len);
 			len = len < sizeof(buf) ? len : sizeof(buf);
 			fill_random(buf, len);
-			memcpy(or->map + off, buf, len);
+			store(op->map, off, buf, len);
 		}
 		break;
 	case 2:
-		or->size = t_rand_below(&rng, FILE_MAX + 1);
-		REQUIRE(udax_ftruncate(or->fh, or->size) == 0);
+		op->size = t_rand_below(&rng, FILE_MAX + 1);
+		REQUIRE(udax_ftruncate(op->fh, op->size) == 0);
 		break;
 	default:
-		REQUIRE(udax_munmap(or->map, FILE_MAX) == 0);
-		REQUIRE(udax_close(or->fh) == 0);
-		memset(or, 0, sizeof(*or));
+		REQUIRE(udax_munmap(op->map, FILE_MAX) == 0);
+		REQUIRE(udax_close(op->fh) == 0);
+		memset(op, 0, sizeof(*op));
 		break;
 	}
 }
@@ -838,7 +864,7 @@ static struct {
 	size_t size;
 	uint64_t dev_size;
 	struct flush *f;
-	uint64_t m; /* flushes */
+	uint64_t m;		       /* flushes */
 	const unsigned char *base_img; /* BASE record, or NULL: zeros */
 } lg;
 
@@ -947,12 +973,11 @@ static void where(uint64_t k)
 			k, lo, tr.v[lo].desc, k - tr.v[lo].from,
 			tr.v[lo].to - tr.v[lo].from);
 	else
-		fprintf(stderr, "point %" PRIu64 " is between operations\n",
-			k);
+		fprintf(stderr, "point %" PRIu64 " is between operations\n", k);
 }
 
-static __attribute__((format(printf, 3, 4))) void
-failf(uint64_t k, bool torn, const char *fmt, ...)
+static __attribute__((format(printf, 3, 4))) void failf(uint64_t k, bool torn,
+							const char *fmt, ...)
 {
 	va_list ap;
 
@@ -1046,7 +1071,8 @@ static void probe_zeros(uint64_t k, bool torn, int f, struct udax_file *fh,
 			      "f%d: byte %" PRIu64 " (page %" PRIu64
 			      ") past the size %" PRIu64
 			      " reads 0x%02x after growing the file, not zero",
-			      f, size + i, (uint64_t)((size + i) / PG), size, buf[i]);
+			      f, size + i, (uint64_t)((size + i) / PG), size,
+			      buf[i]);
 			return;
 		}
 	}
@@ -1104,8 +1130,7 @@ static void check_lines(uint64_t k, bool torn, int f, struct udax_file *fh,
  * Check the pool image now in img_path as the cut at @k: @active are the
  * claims in force (n of them).
  */
-static void check_image(uint64_t k, bool torn, struct claim **active,
-			size_t n)
+static void check_image(uint64_t k, bool torn, struct claim **active, size_t n)
 {
 	struct fsck_ctx fc = { .k = k, .torn = torn, .when = "before open" };
 	unsigned char page[PG], *buf = malloc(FILE_MAX);
@@ -1118,8 +1143,7 @@ static void check_image(uint64_t k, bool torn, struct claim **active,
 	st.images++;
 	err = udax_pool_fsck(img_path, fsck_report, &fc);
 	if (err || fc.n) {
-		failf(k, torn, "fsck before open: %d (%d problems)", err,
-		      fc.n);
+		failf(k, torn, "fsck before open: %d (%d problems)", err, fc.n);
 		st.fsck_fail++;
 	}
 	err = udax_pool_open(img_path, 0, &p);
@@ -1355,8 +1379,8 @@ static void run_checks(uint64_t k0, uint64_t sample, int64_t only,
 	fd = open(img_path, O_RDWR | O_CREAT | O_TRUNC, 0644);
 	REQUIRE(fd >= 0);
 	REQUIRE(ftruncate(fd, (off_t)lg.dev_size) == 0);
-	imap = mmap(NULL, lg.dev_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-		    0);
+	imap =
+	    mmap(NULL, lg.dev_size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	REQUIRE(imap != MAP_FAILED);
 	for (size_t i = 0; i < cl.n; i++) {
 		cl.v[i].p = flushes_before(cl.v[i].from);
@@ -1368,7 +1392,8 @@ static void run_checks(uint64_t k0, uint64_t sample, int64_t only,
 		tr.v[i].from = flushes_before(tr.v[i].from);
 		tr.v[i].to = flushes_before(tr.v[i].to);
 		if (verbose)
-			printf("op %zu: flushes [%" PRIu64 ", %" PRIu64 "): %s\n",
+			printf("op %zu: flushes [%" PRIu64 ", %" PRIu64
+			       "): %s\n",
 			       i, tr.v[i].from, tr.v[i].to, tr.v[i].desc);
 	}
 	qsort(cl.v, cl.n, sizeof(*cl.v), cmp_claim_p);
@@ -1428,8 +1453,8 @@ static void run_checks(uint64_t k0, uint64_t sample, int64_t only,
 				if (b > fl->off + fl->len)
 					b = fl->off + fl->len;
 				if (t_rand(&trng) >> 63)
-					memcpy(imap + a, fl->data + (a - fl->off),
-					       b - a);
+					memcpy(imap + a,
+					       fl->data + (a - fl->off), b - a);
 				a = b;
 			}
 		}
@@ -1438,7 +1463,8 @@ static void run_checks(uint64_t k0, uint64_t sample, int64_t only,
 				tact[nt++] = active[j];
 		if (only >= 0) {
 			printf("point %" PRIu64 ": torn image has %" PRIu64
-			       " flushes in flight\n", k, e - k);
+			       " flushes in flight\n",
+			       k, e - k);
 			keep_image(imap, k, ".torn");
 		}
 		check_image(k, true, tact, nt);
@@ -1516,22 +1542,26 @@ int main(int argc, char **argv)
 			verbose = true;
 			break;
 		default:
-			fprintf(stderr,
-				"usage: %s [-s SEED] [-l] [-n SAMPLE] [-p POINT]"
-				" [-T] [-Z] [-v]\n",
-				argv[0]);
+			fprintf(
+			    stderr,
+			    "usage: %s [-s SEED] [-l] [-n SAMPLE] [-p POINT]"
+			    " [-T] [-Z] [-v]\n",
+			    argv[0]);
 			return T_FAIL;
 		}
 	}
 	if (sample < 2)
 		sample = 2;
-	printf("%s: seed %" PRIu64 "%s (replay with -s %" PRIu64 ")\n",
-	       argv[0], t_seed, t_long ? ", long mode" : "", t_seed);
+	printf("%s: seed %" PRIu64 "%s (replay with -s %" PRIu64 ")\n", argv[0],
+	       t_seed, t_long ? ", long mode" : "", t_seed);
 	fflush(stdout);
 	t_rng_init(&rng, t_seed);
-	ops = t_long ? 1500 : 400;
+	ops = t_long ? 1500 : 320;
 
 	pick_dir();
+	/* Also when a check gives up (exit): -p keeps the images, though. */
+	if (only < 0)
+		atexit(remove_dir);
 	for (int f = 0; f < NFILES; f++) {
 		slots[f].data = calloc(1, FILE_MAX);
 		REQUIRE(slots[f].data);
@@ -1581,9 +1611,7 @@ int main(int argc, char **argv)
 	       st.images, st.torn, st.pages, st.probes, st.mkfs_points,
 	       t_now() - t0);
 	munmap(lg.base, lg.size);
-	if (only < 0)
-		remove_dir();
-	else
+	if (only >= 0)
 		printf("pool directory kept: %s\n", dir);
 	return t_done("crash_sim");
 }

@@ -55,7 +55,7 @@ static void hold_and_count(struct worker *w, struct slot_state *s,
 	dax_entry_t now;
 	int prev;
 
-	prev = atomic_exchange(&s->owner, w->id + 1);
+	prev = t_owner_swap(&s->owner, w->id + 1);
 	CHECK_EQ(prev, 0);
 	CHECK(dax_entry_locked(e));
 	/* Waiters may have set WAITERS since; nothing else may change. */
@@ -75,16 +75,17 @@ static void hold_and_count(struct worker *w, struct slot_state *s,
 	now = dax_entry_update(&m, cur, dax_mk_entry(s->count, 0));
 	CHECK(dax_entry_locked(now));
 	CHECK_EQ(dax_entry_block(now), s->count);
-	CHECK_EQ(atomic_load(&s->owner), w->id + 1);
+	CHECK_EQ(atomic_load_explicit(&s->owner, memory_order_relaxed),
+		 w->id + 1);
 
 	if (t_rand_below(&w->rng, 8) == 0) {
 		s->deleted = true;
-		prev = atomic_exchange(&s->owner, 0);
+		prev = t_owner_swap(&s->owner, 0);
 		CHECK_EQ(prev, w->id + 1);
 		__dax_entry_delete(&m, cur);
 	} else {
 		s->deleted = false;
-		prev = atomic_exchange(&s->owner, 0);
+		prev = t_owner_swap(&s->owner, 0);
 		CHECK_EQ(prev, w->id + 1);
 		dax_entry_unlock(&m, cur);
 	}

@@ -74,9 +74,9 @@ static void *waiter_fn(void *arg)
 		return NULL;
 	CHECK(dax_entry_locked(e));
 	w->seen = e & ~(DAX_ENTRY_LOCKED | DAX_ENTRY_WAITERS);
-	prev = atomic_exchange(&owner, w->id + 1);
+	prev = t_owner_swap(&owner, w->id + 1);
 	CHECK_EQ(prev, 0);
-	prev = atomic_exchange(&owner, 0);
+	prev = t_owner_swap(&owner, 0);
 	CHECK_EQ(prev, w->id + 1);
 	if (w->mode == W_GRAB_DELETE)
 		__dax_entry_delete(&m, &cur);

@@ -61,6 +61,19 @@ static inline void t_wait_sleepers(struct dax_mapping *m, unsigned long n)
 		t_relax();
 }
 
+/*
+ * Claim (@v = 1 + thread id) or give back (@v = 0) an owner word that
+ * proves mutual exclusion: the exchange returns the previous owner, which
+ * must be 0 when claiming. Relaxed on purpose: the exchange still sees a
+ * second owner, but orders nothing, so that ThreadSanitizer finds the
+ * plain data written under an entry lock ordered by that lock alone (an
+ * unlock without release semantics shows up as a data race).
+ */
+static inline int t_owner_swap(atomic_int *owner, int v)
+{
+	return atomic_exchange_explicit(owner, v, memory_order_relaxed);
+}
+
 static inline pthread_t t_spawn(void *(*fn)(void *), void *arg)
 {
 	pthread_t t;

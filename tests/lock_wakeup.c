@@ -67,7 +67,7 @@ static void take_turn(int id, struct target *t, unsigned int flags)
 	int prev;
 
 	REQUIRE(dax_entry_grab(&m, &cur, flags, &e) == 0);
-	prev = atomic_exchange(&t->owner, id + 1);
+	prev = t_owner_swap(&t->owner, id + 1);
 	CHECK_EQ(prev, 0);
 	t->holds++;
 	if (t->stepped) {
@@ -76,7 +76,7 @@ static void take_turn(int id, struct target *t, unsigned int flags)
 		while (atomic_load(&t->allowed) < n)
 			t_relax();
 	}
-	prev = atomic_exchange(&t->owner, 0);
+	prev = t_owner_swap(&t->owner, 0);
 	CHECK_EQ(prev, id + 1);
 	dax_entry_unlock(&m, &cur);
 }
@@ -331,7 +331,7 @@ static void stress_op(struct stresser *s)
 		return;
 	}
 	REQUIRE(dax_entry_grab(&m, &cur, 0, &e) == 0);
-	prev = atomic_exchange(&t->owner, s->id + 1);
+	prev = t_owner_swap(&t->owner, s->id + 1);
 	CHECK_EQ(prev, 0);
 	t->holds++;
 	/* Short random hold: sometimes nothing, sometimes a yield. */
@@ -346,7 +346,7 @@ static void stress_op(struct stresser *s)
 	default:
 		break;
 	}
-	prev = atomic_exchange(&t->owner, 0);
+	prev = t_owner_swap(&t->owner, 0);
 	CHECK_EQ(prev, s->id + 1);
 	dax_entry_unlock(&m, &cur);
 	s->grabs++;

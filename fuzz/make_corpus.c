@@ -15,6 +15,10 @@
  *                      extent block), a 2 MiB extent, a sparse 1 GiB file
  *   files-orphan       the same, taken while an unlinked file was still
  *                      open (an orphan, freed by the next mount)
+ *   files-chain        "files" edited by hand into a valid image where
+ *                      the 12-page file's extent chain has a second
+ *                      block (udax makes one only after 260 extents,
+ *                      some 1 MiB of blocks: too big a seed)
  *   journal-create     a create committed in the journal, not applied
  *                      (as a crash right after the commit word leaves it)
  *   journal-unlink     the same for the unlink of the extent-block file
@@ -248,6 +252,69 @@ static void capture_hook(void *ctx, uint64_t off, uint64_t len)
 	memcpy(cap.img.p, cap.dev->base, cap.img.len);
 }
 
+static bool bm_test(const uint8_t *bm, uint64_t b)
+{
+	return bm[b / 8] >> (b % 8) & 1;
+}
+
+static void bm_set(uint8_t *bm, uint64_t b)
+{
+	bm[b / 8] |= (uint8_t)(1u << (b % 8));
+}
+
+/*
+ * Give the file @name of image @img a second extent block, holding one
+ * extent of one page (at page @page) of bytes @fill: both blocks taken
+ * from the first free ones, every checksum recomputed.
+ */
+static void add_chain_block(struct image *img, const char *name,
+			    uint32_t page, uint8_t fill)
+{
+	struct dax_fs_super sb;
+	struct dax_fs_inode *d = NULL;
+	struct dax_fs_eblock *e1, *e2;
+	uint64_t blk[2], n = 0;
+	uint8_t *bm;
+
+	memcpy(&sb, img->p, sizeof(sb));
+	bm = img->p + sb.bitmap_start * DAX_BLOCK_SIZE;
+	for (uint64_t i = 0; i < sb.nr_inodes && !d; i++) {
+		struct dax_fs_inode *x = (void *)(img->p + sb.itable_start *
+							DAX_BLOCK_SIZE +
+						  i * DAX_FS_INODE_SIZE);
+
+		if (x->flags && x->name_len == strlen(name) &&
+		    !memcmp(x->name, name, x->name_len))
+			d = x;
+	}
+	if (!d || d->nr_eblocks != 1)
+		DIE("%s: no file with one extent block", name);
+	for (uint64_t b = sb.data_start; b < sb.nr_blocks && n < 2; b++)
+		if (!bm_test(bm, b))
+			blk[n++] = b;
+	if (n < 2)
+		DIE("no free blocks");
+	e1 = (void *)(img->p + d->ext_head * DAX_BLOCK_SIZE);
+	e2 = (void *)(img->p + blk[0] * DAX_BLOCK_SIZE);
+	memset(e2, 0, sizeof(*e2));
+	e2->magic = DAX_FS_EBLOCK_MAGIC;
+	e2->ino = e1->ino;
+	e2->generation = e1->generation;
+	e2->rec[0].page = page;
+	e2->rec[0].count = 1;
+	e2->rec[0].block = blk[1];
+	e2->csum = fs_csum(e2, sizeof(*e2), offsetof(struct dax_fs_eblock, csum));
+	e1->next = blk[0];
+	e1->csum = fs_csum(e1, sizeof(*e1), offsetof(struct dax_fs_eblock, csum));
+	memset(img->p + blk[1] * DAX_BLOCK_SIZE, fill, DAX_BLOCK_SIZE);
+	d->nr_eblocks = 2;
+	if (d->size < ((uint64_t)page + 1) * DAX_BLOCK_SIZE)
+		d->size = ((uint64_t)page + 1) * DAX_BLOCK_SIZE;
+	d->csum = fs_csum(d, sizeof(*d), offsetof(struct dax_fs_inode, csum));
+	bm_set(bm, blk[0]);
+	bm_set(bm, blk[1]);
+}
+
 enum jop { J_CREATE, J_UNLINK };
 
 /* The image of @pool as a crash right after @op's first commit leaves it. */
@@ -340,6 +407,9 @@ static void big_seeds(void)
 	read_file(pool, &img);
 	check_image(&img, false);
 	emit_both("files", &img);
+	add_chain_block(&img, "frag", 100, 'c');
+	check_image(&img, false);
+	emit_both("files-chain", &img);
 	free(img.p);
 
 	journal_image(J_UNLINK, "frag", &img);

@@ -698,6 +698,117 @@ static void op_mmap(struct session *s, struct rd *r, struct slot *sl)
 	}
 }
 
+/*
+ * pread into / pwrite from a mapping of the file (udax bounces such
+ * buffers): map up to 8 pages, populate them all, then move up to their
+ * length between the mapping and another range of the file.
+ */
+static void op_map_io(struct session *s, struct rd *r, struct slot *sl)
+{
+	uint8_t how = rd8(r);
+	uint64_t off = rd_len(r, 16 * FZ_BLOCK) & ~(uint64_t)(FZ_BLOCK - 1);
+	uint64_t at = rd8(r) & 1 ? rd_off(r) : rd_len(r, 16 * FZ_BLOCK);
+	size_t pages = 1 + rd8(r) % 8, len = pages * FZ_BLOCK;
+	size_t n = (size_t)rd16(r) % (len + 1);
+	bool into = how & 1; /* pread into the mapping, else pwrite from it */
+	int prot = PROT_READ | (into ? PROT_WRITE : 0);
+	int flags = how & 2 ? MAP_PRIVATE : MAP_SHARED;
+	ssize_t got;
+	char *addr;
+	int err;
+
+	err = udax_mmap(sl->f, NULL, len, prot, flags, off, (void **)&addr);
+	note("mmap for I/O %" PRIu64 "+%zu prot %d flags 0x%x: %d", off, len,
+	     prot, flags, err);
+	if (err) {
+		check_err("mmap", err);
+		return;
+	}
+	/* Populated first: a fault past EOF would be a SIGBUS. */
+	err = udax_prefault(addr, n, into);
+	note("  prefault %zu bytes: %d", n, err);
+	if (err) {
+		check_err("prefault", err);
+		n = 0;
+	}
+	if (n && into) {
+		/* What the file holds there now, read the ordinary way. */
+		got = readable(sl) ? udax_pread(sl->f, s->buf, n, at) : -EBADF;
+		if (got >= 0) {
+			ssize_t m = udax_pread(sl->f, addr, n, at);
+
+			note("  pread into the mapping %" PRIu64 "+%zu: %zd", at,
+			     n, m);
+			if (m != got || memcmp(addr, s->buf, (size_t)got))
+				bug("pread into a mapping: %zd bytes, not the "
+				    "%zd pread gives",
+				    m, got);
+		}
+	} else if (n) {
+		memcpy(s->buf, addr, n);
+		got = udax_pwrite(sl->f, addr, n, at);
+		note("  pwrite from the mapping %" PRIu64 "+%zu: %zd", at, n,
+		     got);
+		if (got < 0)
+			check_err("pwrite", got);
+		else if (got == 0 || (size_t)got > n)
+			bug("pwrite from a mapping: %zd of %zu", got, n);
+		else if (readable(sl) &&
+			 (read_back(s, sl, at, (size_t)got) != got ||
+			  memcmp(s->chk, s->buf, (size_t)got)))
+			bug("pwrite from a mapping: data does not read back");
+	}
+	err = udax_munmap(addr, len);
+	if (err)
+		bug("munmap: %d", err);
+}
+
+/*
+ * Map 2 MiB at a 2 MiB-aligned offset and touch its first page: a PMD
+ * fault when the file has an aligned 2 MiB extent there and EOF does not
+ * cut it, else the 4 KiB fallback.
+ */
+static void op_map_huge(struct session *s, struct rd *r, struct slot *sl)
+{
+	const size_t len = 2u << 20;
+	uint8_t how = rd8(r);
+	uint64_t off = (uint64_t)(how >> 4) * len;
+	bool wr = (how & 1) && writable(sl);
+	char *addr;
+	int err;
+
+	err = udax_mmap(sl->f, NULL, len, PROT_READ | (wr ? PROT_WRITE : 0),
+			MAP_SHARED | (how & 2 ? MAP_SYNC : 0), off,
+			(void **)&addr);
+	note("mmap 2 MiB at %" PRIu64 ": %d", off, err);
+	if (err) {
+		check_err("mmap", err);
+		return;
+	}
+	err = udax_prefault(addr + (how & 4 ? len - FZ_BLOCK : 0), 1, wr);
+	note("  prefault %s: %d", wr ? "w" : "r", err);
+	if (err) {
+		check_err("prefault", err);
+	} else {
+		size_t i = how & 4 ? len - FZ_BLOCK : 0;
+		uint8_t v = (uint8_t)addr[i];
+
+		if (wr)
+			addr[i] = (char)(v = (uint8_t)(++s->pattern | 1));
+		err = udax_msync(addr, len, MS_SYNC);
+		if (err)
+			bug("msync: %d", err);
+		if (readable(sl) &&
+		    (read_back(s, sl, off + i, 1) != 1 || s->chk[0] != v))
+			bug("2 MiB mapping at %" PRIu64 ": byte %zu is 0x%02x, "
+			    "pread says 0x%02x",
+			    off, i, v, s->chk[0]);
+	}
+	err = udax_munmap(addr, len);
+	if (err)
+		bug("munmap: %d", err);
+}
+
 static void op_unlink(struct session *s, struct rd *r)
 {
 	uint8_t k = rd8(r);
@@ -731,7 +842,7 @@ static void run_ops(struct session *s, const uint8_t *script, size_t len)
 		uint8_t op = rd8(&r);
 		struct slot *sl = &s->slot[(op >> 4) % FZ_SLOTS];
 
-		switch (op % 11) {
+		switch (op % 13) {
 		case 0:
 		case 1:
 			op_open(s, &r, sl);
@@ -746,7 +857,7 @@ static void run_ops(struct session *s, const uint8_t *script, size_t len)
 			op_open(s, &r, sl);
 			continue;
 		}
-		switch (op % 11) {
+		switch (op % 13) {
 		case 3:
 			op_pread(s, &r, sl);
 			break;
@@ -762,6 +873,12 @@ static void run_ops(struct session *s, const uint8_t *script, size_t len)
 			break;
 		case 8:
 			op_mmap(s, &r, sl);
+			break;
+		case 11:
+			op_map_io(s, &r, sl);
+			break;
+		case 12:
+			op_map_huge(s, &r, sl);
 			break;
 		case 9:
 			err = udax_fsync(sl->f);
@@ -780,9 +897,35 @@ static void run_ops(struct session *s, const uint8_t *script, size_t len)
 		    st.pool_free_blocks, st.pool_blocks);
 }
 
+/* A hash of the listing (names and sizes, in order), to compare two. */
+static int hash_cb(void *ctx, const char *name, uint64_t size)
+{
+	uint64_t *h = ctx;
+
+	for (const char *p = name;; p++) {
+		*h = (*h ^ (uint8_t)*p) * 0x100000001b3ULL;
+		if (!*p)
+			break;
+	}
+	for (int i = 0; i < 8; i++)
+		*h = (*h ^ (uint8_t)(size >> (8 * i))) * 0x100000001b3ULL;
+	return 0;
+}
+
+static uint64_t list_hash(struct udax_pool *pool)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	int err = udax_list(pool, hash_cb, &h);
+
+	if (err)
+		bug("list: %d", err);
+	return h;
+}
+
 static void session(struct udax_pool *pool, const struct fz_case *c)
 {
 	struct session *s = calloc(1, sizeof(*s));
+	uint64_t seen;
 	int err;
 
 	if (!s)
@@ -798,9 +941,19 @@ static void session(struct udax_pool *pool, const struct fz_case *c)
 	for (unsigned int i = 0; i < s->nr_names; i++)
 		free(s->names[i]);
 	free(s);
+	seen = list_hash(pool);
 	err = udax_pool_close(pool);
 	if (err)
 		bug("pool close with every file closed: %d", err);
+	/* What the session left is what the next open finds. */
+	err = udax_pool_open(pool_path, 0, &pool);
+	if (err)
+		bug("reopening the pool after a session: %d", err);
+	if (list_hash(pool) != seen)
+		bug("the files (names, sizes) differ after reopening");
+	err = udax_pool_close(pool);
+	if (err)
+		bug("pool close: %d", err);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

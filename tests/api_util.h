@@ -51,7 +51,13 @@ static inline __attribute__((unused)) void t_cleanup(void)
 }
 
 /* Per-thread SIGBUS catching. */
-static __thread sigjmp_buf *t_bus_jmp;
+/*
+ * volatile: t_load() and friends set it, make one access and clear it;
+ * to the compiler the first store is dead (nothing it can see reads it
+ * before the second), and -O2 deleted it, so in Release builds every
+ * SIGBUS was "unexpected" (api_basic, api_enospc failed).
+ */
+static __thread sigjmp_buf *volatile t_bus_jmp;
 static __thread void *t_bus_addr;
 static atomic_long t_bus_count __attribute__((unused));
 /*

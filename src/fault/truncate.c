@@ -118,13 +118,21 @@ int dax_punch_hole(struct dax_fmap *f, uint64_t offset, uint64_t len)
 		err = zero_in_page(f, offset, end);
 		goto out;
 	}
+	/*
+	 * Free the whole pages before zeroing the partial ones: freeing can
+	 * fail (-ENOSPC: splitting the extent needs an extent block), and a
+	 * failed call must change nothing; zeroing first had already cleared
+	 * the bytes at both ends (found by tests/api_crash on a full pool).
+	 */
+	if (first < stop) {
+		dax_unmap_entries(f, first, stop - 1);
+		err = f->fs->free_range(f->file, first, stop - 1);
+		if (err)
+			goto out;
+	}
 	err = zero_in_page(f, offset, first << DAX_PAGE_SHIFT);
 	if (!err && stop < (size + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT)
 		err = zero_in_page(f, stop << DAX_PAGE_SHIFT, end);
-	if (err || first == stop)
-		goto out;
-	dax_unmap_entries(f, first, stop - 1);
-	err = f->fs->free_range(f->file, first, stop - 1);
 out:
 	f->fs->mmap_unlock(f->file, true);
 	return err;

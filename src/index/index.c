@@ -274,6 +274,12 @@ dax_entry_t dax_idx_load(struct dax_cursor *cur)
 			continue;
 		}
 		if (dax_slot_is_sibling(w)) {
+			/*
+			 * Under RCU the PMD entry may have been erased and a
+			 * node put in its slot since: only a value counts,
+			 * anything else is "no entry" (never descend from
+			 * here, that node covers other indexes).
+			 */
 			off = dax_sibling_offset(w);
 			w = slot_read(&n->slots[off]);
 		}

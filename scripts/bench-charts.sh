@@ -57,7 +57,7 @@ fi
 mb=$dir/mmapbench.json
 if [ -f "$mb" ]; then
 	cat >"$dir/mmap-4k.dat" <<DAT
-kind udax bare kernel
+# kind udax bare kernel
 "4 KiB read fault" $(get "$mb" udax_read_4k_ns) $(get "$mb" bare_read_4k_ns) $(get "$mb" kernel_read_4k_ns)
 "4 KiB write fault" $(get "$mb" udax_write_4k_ns) $(get "$mb" bare_write_4k_ns) $(get "$mb" kernel_write_4k_ns)
 DAT
@@ -74,7 +74,7 @@ plot "$dir/mmap-4k.dat" using 2:xtic(1) title "udax (SIGSEGV + engine + mmap)", 
      "" using 4 title "kernel mmap of a tmpfs file"
 GP
 	cat >"$dir/mmap-seq.dat" <<DAT
-kind value
+# kind value
 "udax" $(get "$mb" seq_1g_udax_ms)
 "kernel (tmpfs)" $(get "$mb" seq_1g_kernel_ms)
 DAT
@@ -100,7 +100,7 @@ fi
 lb=$dir/lockbench.json
 if [ -f "$lb" ] && [ -f "$fb" ]; then
 	cat >"$dir/threads.dat" <<DAT
-threads grab fault control
+# threads grab fault control
 1 $(get "$lb" threads1_mops) $(get "$fb" threads1_mops) $(get "$lb" control_mutex_threads1_mops)
 2 $(get "$lb" threads2_mops) $(get "$fb" threads2_mops) $(get "$lb" control_mutex_threads2_mops)
 DAT

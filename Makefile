@@ -30,9 +30,10 @@ PREFIX ?= /usr/local
 MINUTES ?= 10
 SECONDS ?= 60
 # Fuzzer processes (libFuzzer -fork), and per-input leak checks (0: leaks
-# are still caught, by LeakSanitizer when the fuzzer exits, at twice the
-# speed: liburcu frees index nodes after a grace period, so most inputs
-# end with more mallocs than frees and would each get a full leak scan).
+# are still caught, by LeakSanitizer when the fuzzer exits, but not tied
+# to an input; faster: liburcu frees index nodes after a grace period, so
+# many inputs end with more mallocs than frees, and libFuzzer runs each
+# of those again under a full leak scan).
 FUZZ_JOBS ?= 1
 FUZZ_LEAKS ?= 0
 FUZZ_FLAGS := -timeout=10 -rss_limit_mb=2048 -detect_leaks=$(FUZZ_LEAKS) \

@@ -283,6 +283,15 @@ int udax_pool_fsck(const char *path,
 	if (!report)
 		report = report_nothing;
 	err = dax_dev_open(path, &dev);
+	if (err == -EINVAL) {
+		/*
+		 * The device layer refuses a file without one whole block
+		 * (or one libpmem2 cannot map): say so, every rejected image
+		 * gets a reason (the pool fuzzer's empty input got none).
+		 */
+		report(ctx, "device: not even one 4 KiB block, or it cannot be "
+			    "mapped: not a udax pool");
+	}
 	if (err)
 		return err;
 	err = dax_fs_fsck(dev, report, ctx);

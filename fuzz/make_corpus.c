@@ -428,6 +428,12 @@ static void big_seeds(void)
 	free(img.p);
 }
 
+static void cleanup(void)
+{
+	unlink(pool);
+	unlink(scratch);
+}
+
 int main(int argc, char **argv)
 {
 	const char *tmp = NULL;
@@ -449,12 +455,11 @@ int main(int argc, char **argv)
 		 (long)getpid());
 	snprintf(scratch, sizeof(scratch), "%s/udax-corpus-%ld.check", tmp,
 		 (long)getpid());
+	atexit(cleanup); /* DIE() exits */
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	printf("make_corpus: seeds in %s\n", outdir);
 	min_seeds();
 	big_seeds();
-	unlink(pool);
-	unlink(scratch);
 	printf("make_corpus: %u seeds\n", nr_seeds);
 	return 0;
 }

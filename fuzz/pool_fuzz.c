@@ -2,9 +2,11 @@
 /*
  * pool_fuzz - libFuzzer harness: open mutated pool images.
  *
- * Each input (format: fuzz_image.h) becomes a pool file, one path per
- * process (in /dev/shm if writable, else $TMPDIR or /tmp; removed at
- * exit). Then:
+ * Each input (format: fuzz_image.h) becomes a pool file, one per process,
+ * created in /dev/shm if writable (else $TMPDIR or /tmp) and unlinked at
+ * once: udax opens it as /proc/self/fd/N, so no crash leaves it behind
+ * (where /proc is missing, it keeps its name and is removed at exit).
+ * Then:
  *
  *   1. udax_pool_fsck(): every report must be one non-empty line of
  *      printable characters; a rejected image must have at least one
@@ -66,6 +68,8 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static char pool_path[PATH_MAX];
+static int pool_fd = -1; /* the pool file, open for the harness's I/O */
+static char named[PATH_MAX]; /* its name, if it could not be unlinked */
 static bool verbose;
 
 static void __attribute__((format(printf, 1, 2), noreturn))
@@ -95,8 +99,8 @@ static void __attribute__((format(printf, 1, 2))) note(const char *fmt, ...)
 
 static void remove_pool(void)
 {
-	if (pool_path[0])
-		unlink(pool_path);
+	if (named[0])
+		unlink(named);
 }
 
 static void setup(void)
@@ -112,10 +116,18 @@ static void setup(void)
 		dir = getenv("TMPDIR");
 	if (!dir || !*dir)
 		dir = "/tmp";
-	snprintf(pool_path, sizeof(pool_path), "%s/udax-fuzz-%ld.pool", dir,
-		 (long)getpid());
-	unlink(pool_path);
-	atexit(remove_pool);
+	snprintf(named, sizeof(named), "%s/udax-fuzz-XXXXXX", dir);
+	pool_fd = mkostemp(named, O_CLOEXEC);
+	if (pool_fd < 0)
+		bug("creating a pool file in %s: %s", dir, strerror(errno));
+	snprintf(pool_path, sizeof(pool_path), "/proc/self/fd/%d", pool_fd);
+	if (access(pool_path, R_OK | W_OK) == 0) {
+		unlink(named);
+		named[0] = 0;
+	} else {
+		snprintf(pool_path, sizeof(pool_path), "%s", named);
+		atexit(remove_pool);
+	}
 }
 
 /* ---- the input, written as a pool file ---- */
@@ -194,30 +206,27 @@ static bool write_region(int fd, const void *buf, size_t len, uint64_t off)
 
 static void write_pool(const struct fz_case *c)
 {
-	int fd = open(pool_path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	bool ok;
 
-	if (fd < 0)
-		bug("creating %s: %s", pool_path, strerror(errno));
-	for_each_region(c, fd, write_region, &ok);
-	if (ftruncate(fd, (off_t)c->file_size))
+	/* Empty first: what the last input left must not show through. */
+	if (ftruncate(pool_fd, 0))
+		bug("emptying %s: %s", pool_path, strerror(errno));
+	for_each_region(c, pool_fd, write_region, &ok);
+	if (ftruncate(pool_fd, (off_t)c->file_size))
 		bug("sizing %s: %s", pool_path, strerror(errno));
-	close(fd);
 }
 
 /* fsck must not write: the file still holds what the input gave. */
 static void check_unchanged(const struct fz_case *c)
 {
-	int fd = open(pool_path, O_RDONLY | O_CLOEXEC);
 	struct stat st;
 	bool ok;
 
-	if (fd < 0 || fstat(fd, &st))
-		bug("reopening %s: %s", pool_path, strerror(errno));
+	if (fstat(pool_fd, &st))
+		bug("fstat %s: %s", pool_path, strerror(errno));
 	if ((uint64_t)st.st_size != c->file_size)
 		bug("fsck changed the pool file's size");
-	for_each_region(c, fd, same_as, &ok);
-	close(fd);
+	for_each_region(c, pool_fd, same_as, &ok);
 	if (!ok)
 		bug("fsck wrote to the pool file");
 }

@@ -307,8 +307,13 @@ static void check_nomem(struct dax_mapping *m)
 	uint64_t far = 1ULL << 40;
 	unsigned long inserts = count(&m->stats.inserts);
 	uint64_t entries = m->idx.nr_entries, nodes = m->idx.nr_nodes;
-	long live = dax_idx_live_nodes();
 	uintptr_t root = atomic_load(&m->idx.root);
+	long live;
+
+	/* Nodes retired earlier must be freed before we count: no RCU
+	 * callback may run between the two counts below. */
+	dax_rcu_barrier();
+	live = dax_idx_live_nodes();
 
 	/* 0: the first allocation fails; 1: the second, after one worked. */
 	for (long after = 0; after < 2; after++) {

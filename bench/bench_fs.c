@@ -87,6 +87,15 @@ static int bfs_iomap_begin(void *file, uint64_t index, uint64_t nr,
 	if (nr >= DAX_PMD_NR && !(index & (DAX_PMD_NR - 1)) &&
 	    index + DAX_PMD_NR <= fs->nr_pages && !fs->chunk_used[c])
 		map->nr = DAX_PMD_NR;
+	else if ((flags & DAX_IOMAP_AROUND) && nr > 1 && !fs->chunk_used[c]) {
+		/* A whole empty chunk is one hole: from its start on. */
+		uint64_t end = index + nr;
+
+		if (end > fs->nr_pages)
+			end = fs->nr_pages;
+		map->index = c << DAX_PMD_ORDER;
+		map->nr = end - map->index;
+	}
 	return 0;
 }
 
@@ -250,8 +259,13 @@ void bfs_prealloc(struct bfs *fs, uint64_t first, uint64_t nr)
 
 /* ---- VM ---- */
 
+/*
+ * A span is ignored: mapping the pages around is the VM's work, not the
+ * engine's, and the benchmarks call the engine for every page anyway.
+ */
 static int bvm_insert(void *ctx, void *region, uint64_t index,
-		      unsigned int order, uint64_t block, unsigned int flags)
+		      unsigned int order, uint64_t block, unsigned int flags,
+		      const struct dax_vm_span *span)
 {
 	struct bvm *vm = ctx;
 	uint8_t st = BVM_MAPPED;
@@ -290,18 +304,31 @@ static int bvm_mkwrite(void *ctx, void *region, uint64_t index,
 	return 0;
 }
 
-static void bvm_zap(void *ctx, uint64_t first, uint64_t last, bool even_private)
+/* There are no private copies: DAX_ZAP_PRIVATE changes nothing. */
+static int bvm_zap(void *ctx, uint64_t first, uint64_t last,
+		   unsigned int what)
 {
 	struct bvm *vm = ctx;
 
 	if (first >= vm->nr_pages)
-		return;
+		return 0;
 	if (last >= vm->nr_pages)
 		last = vm->nr_pages - 1;
-	memset(vm->state + first, 0, last - first + 1);
+	if ((what & DAX_ZAP_SHARED) == DAX_ZAP_SHARED) {
+		memset(vm->state + first, 0, last - first + 1);
+		return 0;
+	}
+	for (uint64_t p = first; p <= last; p++) {
+		bool zero = vm->state[p] & BVM_ZERO;
+
+		if ((zero && (what & DAX_ZAP_ZERO)) ||
+		    (!zero && (what & DAX_ZAP_BLOCKS)))
+			vm->state[p] = 0;
+	}
+	return 0;
 }
 
-static void bvm_mkclean(void *ctx, uint64_t first, uint64_t last)
+static int bvm_mkclean(void *ctx, uint64_t first, uint64_t last)
 {
 	struct bvm *vm = ctx;
 
@@ -309,6 +336,7 @@ static void bvm_mkclean(void *ctx, uint64_t first, uint64_t last)
 		last = vm->nr_pages - 1;
 	for (uint64_t p = first; p <= last; p++)
 		vm->state[p] &= (uint8_t)~BVM_WRITE;
+	return 0;
 }
 
 const struct dax_vm_ops bvm_ops = {

@@ -33,10 +33,16 @@
  * chunk_used is read unlocked, which is enough because the benchmarks
  * allocate from one thread at a time.
  *
+ * With DAX_IOMAP_AROUND, a hole in a chunk without blocks is described
+ * from the chunk's start (the one extent found in O(1)); anything else is
+ * described from @index, as without it.
+ *
  * The VM ("bvm") records one byte of state per page of one region
  * (BVM_MAPPED, BVM_WRITE, BVM_ZERO, BVM_PMD); insert/zap/mkclean/mkwrite
- * only store bytes, with no lock and no cross-region check. Private
- * copies are not supported (the benchmarks map shared regions only).
+ * only store bytes, with no lock and no cross-region check, and never
+ * fail. Fault-around spans are ignored (the VM may always map less).
+ * Private copies are not supported (the benchmarks map shared regions
+ * only).
  *
  * The device ("dev" ops) has no memory: addr returns one static zero page,
  * flush does nothing.

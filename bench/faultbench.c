@@ -308,7 +308,8 @@ static int base_read_fault(struct bench_file *bf, const struct dax_vmf *vmf)
 	err = fs->iomap_begin(file, vmf->index, 1, DAX_IOMAP_FAULT, &map);
 	if (likely(!err)) {
 		err = bf->f.vm->insert(bf->f.vm_ctx, vmf->region, vmf->index, 0,
-				       map.block + (vmf->index - map.index), 0);
+				       map.block + (vmf->index - map.index), 0,
+				       NULL);
 		fs->iomap_end(file, &map);
 	}
 out:

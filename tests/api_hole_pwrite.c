@@ -142,14 +142,18 @@ static void small_pages(void)
 			  moff, &p) == 0);
 	m2 = p;
 
-	/* Read faults on holes: zero pages, no block, no 2 MiB mapping. */
+	/*
+	 * Read faults on holes: zero pages, no block, no 2 MiB mapping. The
+	 * first fault in each region maps the zero span over the whole run
+	 * of holes in its 2 MiB window: the other 15 pages are the kernel's.
+	 */
 	a = stats(f);
 	for (uint64_t pg = 0; pg < 16; pg++) {
 		CHECK_EQ(touch(m + pg * PG + 17), 0);
 		CHECK_EQ(touch(m2 + pg * PG + 17), 0);
 	}
 	b = stats(f);
-	CHECK_EQ(b.faults_hole - a.faults_hole, 32);
+	CHECK_EQ(b.faults_hole - a.faults_hole, 2);
 	CHECK_EQ(b.faults_pmd, a.faults_pmd);
 	CHECK_EQ(b.faults_fallback, a.faults_fallback);
 	CHECK_EQ(b.faults_major, a.faults_major);

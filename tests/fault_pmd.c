@@ -297,7 +297,11 @@ static void test_block_pmd(void)
 	CHECK(!c->ptes[pidx + 33].pmd);
 	CHECK(!c->ptes[pidx + 33].writable);
 	CHECK_EQ(load(&env, c, pidx + 33, 2), th_stamp(pidx + 33, 1));
-	store(&env, c, pidx + 40, 0, th_stamp(pidx + 40, 1));
+	/* Its span: the rest of the 2 MiB, read-only, without entries. */
+	CHECK_EQ(c->ptes[pidx + 40].kind, TH_BLOCK);
+	CHECK_EQ(c->ptes[pidx + 40].block, blk + 40);
+	CHECK(!c->ptes[pidx + 40].writable);
+	store(&env, c, pidx + 40, 0, th_stamp(pidx + 40, 1)); /* mkwrite */
 	CHECK_EQ(c->ptes[pidx + 40].block, blk + 40);
 	CHECK(c->ptes[pidx + 40].writable);
 	CHECK_EQ(load(&env, a, pidx + 40, 0), th_stamp(pidx + 40, 1));
@@ -316,7 +320,7 @@ static void test_block_pmd(void)
 	store(&env, a, pidx + 500, 0, th_stamp(pidx + 500, 1));
 	CHECK(th_entry_dirty(&env.f, pidx));
 	CHECK(pmd_mapped(a, pidx, TH_BLOCK, true));
-	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), 1);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), 2);
 	env_teardown(&env);
 }
 
@@ -361,7 +365,10 @@ static void test_fallback_private_eof(void)
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 1);
 	CHECK_EQ(a->ptes[last + 5].kind, TH_ZERO);
 	CHECK(!a->ptes[last + 5].pmd);
-	CHECK_EQ(a->ptes[last + 6].kind, TH_NONE);
+	/* The zero span reaches EOF, no further. */
+	CHECK_EQ(a->ptes[last + 6].kind, TH_ZERO);
+	CHECK_EQ(a->ptes[size - 1].kind, TH_ZERO);
+	CHECK_EQ(a->ptes[size].kind, TH_NONE);
 	check_pte_entry(&env, last + 5);
 	store(&env, a, last + 6, 0, th_stamp(last + 6, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 2);

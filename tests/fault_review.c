@@ -208,7 +208,7 @@ static void part1a_seed_lost_wakeup(void)
 			      index);
 	/* The zero page takes the entry's place; nobody is woken. */
 	th_vm_ops.insert(&env.vm, &env.vm.regions[0], index, 0, 0,
-			 DAX_VM_ZERO);
+			 DAX_VM_ZERO, NULL);
 	atomic_store(cur.slot, zero);
 	usleep(300 * 1000);
 	for (int i = 0; i < NR_WAITERS; i++)

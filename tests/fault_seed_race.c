@@ -163,7 +163,7 @@ static void part1_racy(void)
 	CHECK_EQ(alloc.type, DAX_IOMAP_MAPPED);
 	/* CPU1: still believes in the hole: maps the zero page. */
 	slot = OLD_HOLE_PAGE;
-	th_vm_ops.insert(&env.vm, rb, index, 0, 0, DAX_VM_ZERO);
+	th_vm_ops.insert(&env.vm, rb, index, 0, 0, DAX_VM_ZERO, NULL);
 	/* CPU0: insert its block. */
 	err = old_insert_block(&slot);
 	CHECK_EQ(err, -EIO);
@@ -178,7 +178,8 @@ static void part1_racy(void)
 		dax_entry_tag_set(&env.f.m, &cur, DAX_TAG_DIRTY);
 		dax_entry_unlock(&env.f.m, &cur);
 	}
-	th_vm_ops.insert(&env.vm, ra, index, 0, alloc.block, DAX_VM_WRITE);
+	th_vm_ops.insert(&env.vm, ra, index, 0, alloc.block, DAX_VM_WRITE,
+			 NULL);
 	CHECK(th_violations() > before);
 	printf("part 1: pre-patch order fails as in the seed (-EIO, %d "
 	       "invariant violations)\n",

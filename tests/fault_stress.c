@@ -295,7 +295,7 @@ static void stress_flush(void *dev, uint64_t block, uint64_t nr)
 }
 
 /* Writeback write-protects only pages whose entry is still DIRTY. */
-static void stress_mkclean(void *ctx, uint64_t first, uint64_t last)
+static int stress_mkclean(void *ctx, uint64_t first, uint64_t last)
 {
 	struct th_vm *vm = ctx;
 
@@ -313,7 +313,7 @@ static void stress_mkclean(void *ctx, uint64_t first, uint64_t last)
 				     (unsigned long long)p, region_name[r]);
 		}
 	pthread_mutex_unlock(&vm->lock);
-	th_vm_ops.mkclean(ctx, first, last);
+	return th_vm_ops.mkclean(ctx, first, last);
 }
 
 static struct dax_vm_ops stress_vm_ops;
@@ -732,7 +732,7 @@ static void final_check(void)
 			      "final dax_read");
 
 	/* Every region, freshly faulted, shows the same bytes. */
-	th_vm_ops.zap(&env.vm, 0, MAX_PAGES - 1, false);
+	CHECK_EQ(th_vm_ops.zap(&env.vm, 0, MAX_PAGES - 1, DAX_ZAP_SHARED), 0);
 	for (int r = 0; r < NR_REGIONS; r++) {
 		struct th_region *reg = regions[r];
 

@@ -53,14 +53,16 @@ static unsigned long cnt(atomic_ulong *c)
 }
 
 static int rec_insert(void *vm, void *region, uint64_t index,
-		      unsigned int order, uint64_t block, unsigned int flags)
+		      unsigned int order, uint64_t block, unsigned int flags,
+		      const struct dax_vm_span *span)
 {
 	if (flags & DAX_VM_WRITE) {
 		writable_calls++;
 		syncs_at_writable = cnt(&g_env->fs.syncs);
 		order_at_writable = order;
 	}
-	return th_vm_ops.insert(vm, region, index, order, block, flags);
+	return th_vm_ops.insert(vm, region, index, order, block, flags,
+				span);
 }
 
 static int rec_mkwrite(void *vm, void *region, uint64_t index,

@@ -278,7 +278,7 @@ static void part2a_clear_before_protect(void)
 	dax_entry_unlock(&env.f.m, &cur);
 	/* The store needs no fault: the mapping is still writable. */
 	store(&env, r, p, th_stamp(p, 2));
-	th_vm_ops.mkclean(&env.vm, p, p);
+	CHECK_EQ(th_vm_ops.mkclean(&env.vm, p, p), 0);
 
 	CHECK(th_violations() > before); /* the harness saw the store */
 	CHECK(not_durable(&env, &sd, p));

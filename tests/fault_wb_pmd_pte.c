@@ -303,7 +303,7 @@ static void part2_piecewise(void)
 	/* Write back page 100 as if it were a 4 KiB entry. */
 	REQUIRE(dax_entry_grab(&env.f.m, &cur, DAX_GRAB_EXISTING, &e) == 0);
 	CHECK(dax_entry_is_pmd(e));
-	th_vm_ops.mkclean(&env.vm, p, p);
+	CHECK_EQ(th_vm_ops.mkclean(&env.vm, p, p), 0);
 	sdev_ops.flush(&sd, dax_entry_block(e) + p, 1);
 	dax_entry_tag_clear(&env.f.m, &cur, DAX_TAG_DIRTY);
 	dax_entry_unlock(&env.f.m, &cur);

@@ -44,8 +44,12 @@ static atomic_ulong downgrade_last_index;
 static atomic_ulong downgrade_last_entry;
 static atomic_bool downgrade_yield;
 
-static void on_downgrade(struct dax_mapping *mm, uint64_t index, dax_entry_t e)
+static atomic_int downgrade_fail; /* the next call returns this */
+
+static int on_downgrade(struct dax_mapping *mm, uint64_t index, dax_entry_t e)
 {
+	int fail = atomic_exchange(&downgrade_fail, 0);
+
 	bool conflict;
 	dax_entry_t now;
 
@@ -64,6 +68,7 @@ static void on_downgrade(struct dax_mapping *mm, uint64_t index, dax_entry_t e)
 	atomic_fetch_add(&downgrade_calls, 1);
 	if (atomic_load(&downgrade_yield))
 		sched_yield(); /* it may sleep: let others pile up */
+	return fail;
 }
 
 static int grab(struct dax_cursor *cur, uint64_t index, unsigned int order,
@@ -356,6 +361,20 @@ static void test_downgrade_zero(void)
 		CHECK_EQ(m.idx.nr_entries, 1);
 		__dax_entry_delete(&m, &cur);
 	}
+	CHECK_EQ(m.idx.nr_entries, 0);
+
+	/*
+	 * A downgrade that fails (the zero page could not be unmapped) fails
+	 * the grab with its error and leaves the PMD entry as it was,
+	 * unlocked: the zero page it stands for may still be mapped.
+	 */
+	make_zero_pmd();
+	atomic_store(&downgrade_fail, -ENOMEM);
+	CHECK_EQ(grab(&cur, A + 7, 0, 0, &e), -ENOMEM);
+	CHECK_EQ(t_load(&m, A, DAX_PMD_ORDER, NULL), zero);
+	CHECK_EQ(grab(&cur, A + 7, 0, 0, &e), 0); /* works once it can */
+	CHECK_EQ(e, dax_mk_entry(0, DAX_ENTRY_EMPTY) | DAX_ENTRY_LOCKED);
+	__dax_entry_delete(&m, &cur);
 	CHECK_EQ(m.idx.nr_entries, 0);
 }
 

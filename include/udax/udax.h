@@ -208,7 +208,28 @@ struct udax_stats {
 	uint64_t pool_free_blocks;
 	uint64_t pool_files;
 	uint64_t journal_commits;
+	/*
+	 * The process's kernel mappings used by udax regions (an upper
+	 * bound), the budget they are kept under, and the 2 MiB windows
+	 * reclaimed to stay under it (see udax_set_map_budget).
+	 */
+	uint64_t map_count;
+	uint64_t map_budget;
+	uint64_t map_reclaims;
 };
+
+/*
+ * udax_set_map_budget() - the kernel limits a process to vm.max_map_count
+ * mappings (VMAs); past it every mmap fails. udax counts the mappings its
+ * regions use and keeps them under a budget, unmapping cold 2 MiB windows
+ * of its regions when it would go over (their pages fault back in on the
+ * next access; dirty data is kept: it is already on the device and the
+ * next msync/fsync flushes it). Default: vm.max_map_count less a quarter
+ * (at least 1024) left to the application, or the environment's
+ * UDAX_MAP_BUDGET. @maps sets it for the process; 0 restores the default.
+ * Return: 0 or -EINVAL (fewer than 32).
+ */
+int udax_set_map_budget(uint64_t maps);
 
 /* udax_file_stats() - counters of @file (all handles of that file). */
 int udax_file_stats(struct udax_file *file, struct udax_stats *st);

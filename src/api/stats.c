@@ -39,13 +39,32 @@ static void add_file(struct dax_fstate *fst, struct udax_stats *st)
 	st->map_errors += ld(&fst->vf.map_errors);
 }
 
+/* The process-wide mapping counters (the same in every result). */
+static void add_process(struct udax_stats *st)
+{
+	struct dax_vm_stats vs;
+
+	dax_vm_get_stats(&vs);
+	st->map_count = vs.maps > 0 ? (uint64_t)vs.maps : 0;
+	st->map_budget = (uint64_t)vs.budget;
+	st->map_reclaims = vs.reclaims;
+}
+
 int udax_file_stats(struct udax_file *file, struct udax_stats *st)
 {
 	if (!file || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
 	add_file(file->fst, st);
+	add_process(st);
 	return 0;
+}
+
+int udax_set_map_budget(uint64_t maps)
+{
+	if (maps > (uint64_t)1 << 40)
+		return -EINVAL;
+	return dax_vm_set_budget((long)maps);
 }
 
 static int count_file(void *ctx, const char *name, uint64_t size)
@@ -72,5 +91,6 @@ int udax_pool_stats(struct udax_pool *pool, struct udax_stats *st)
 	st->pool_free_blocks = fss.free_blocks;
 	st->journal_commits = fss.commits;
 	dax_fs_readdir(pool->fs, count_file, &st->pool_files);
+	add_process(st);
 	return 0;
 }

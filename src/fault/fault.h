@@ -56,6 +56,12 @@ struct dax_iomap {
 /* Flags to iomap_begin. */
 #define DAX_IOMAP_WRITE 0x1 /* allocate blocks for holes */
 #define DAX_IOMAP_FAULT 0x2 /* called from a page fault */
+/*
+ * Without DAX_IOMAP_WRITE: describe the whole extent (mapped run or hole)
+ * containing @index inside its 2 MiB window [@index & DAX_PMD_MASK,
+ * @index + @nr): map->index may then be below @index.
+ */
+#define DAX_IOMAP_AROUND 0x4
 
 struct dax_fs_ops {
 	/*
@@ -86,27 +92,71 @@ struct dax_fs_ops {
 #define DAX_VM_WRITE 0x1 /* map writable */
 #define DAX_VM_ZERO 0x2	 /* map the (huge) zero page, read-only */
 
+/*
+ * A span: file pages [first, last] around the faulting page that the VM
+ * may map in the same call, read-only, although their entries are not
+ * locked (fault-around). For a block span, blocks are contiguous on the
+ * device from @block at @first; for a zero span (DAX_VM_ZERO) all of it
+ * was a hole when the engine asked the filesystem, after reading *@gen
+ * into @gen_seen. The VM maps the span's other pages only where nothing
+ * is mapped (never over a private copy or another mapping), and a zero
+ * span only if *@gen still equals @gen_seen while it holds the region
+ * against zaps (see dax_fmap.hole_gen); else it maps the faulting page
+ * alone. It may always map less than the span.
+ */
+struct dax_vm_span {
+	uint64_t first, last;
+	uint64_t block;
+	const atomic_ulong *gen;
+	unsigned long gen_seen;
+};
+
+/* What a zap removes (bits). */
+#define DAX_ZAP_ZERO 0x1    /* zero pages */
+#define DAX_ZAP_BLOCKS 0x2  /* mappings of the file's blocks */
+#define DAX_ZAP_PRIVATE 0x4 /* private copies (truncate) */
+#define DAX_ZAP_SHARED (DAX_ZAP_ZERO | DAX_ZAP_BLOCKS)
+#define DAX_ZAP_ALL (DAX_ZAP_SHARED | DAX_ZAP_PRIVATE)
+
+/*
+ * Every operation can fail (the kernel refuses mmap or mprotect, e.g. at
+ * vm.max_map_count) and says so. Fail closed: on an error the state is
+ * never weaker than asked: a failed insert or mkwrite maps nothing new
+ * writable; a failed zap may leave some of the pages mapped (the caller
+ * must not free their blocks); a failed mkclean may leave some of them
+ * writable (the caller must not clear their DIRTY tags).
+ */
 struct dax_vm_ops {
-	/* Map @index (order 0 or DAX_PMD_ORDER) in @region. 0 or -errno. */
+	/*
+	 * Map @index (order 0 or DAX_PMD_ORDER) in @region; with a @span
+	 * (order 0 only, may be NULL) also pages around it. 0 or -errno.
+	 */
 	int (*insert)(void *vm, void *region, uint64_t index,
-		      unsigned int order, uint64_t block, unsigned int flags);
+		      unsigned int order, uint64_t block, unsigned int flags,
+		      const struct dax_vm_span *span);
 	/*
 	 * Map a private, writable copy of @src (DAX_PAGE_SIZE bytes, or
 	 * zeros if NULL) at @index in @region. 0 or -errno.
 	 */
 	int (*insert_private)(void *vm, void *region, uint64_t index,
 			      const void *src);
-	/* Make the existing mapping of @index in @region writable. */
+	/*
+	 * Make the existing mapping of @index in @region writable. 0,
+	 * -ENOENT (not mapped that way any more: fault again) or -errno.
+	 */
 	int (*mkwrite)(void *vm, void *region, uint64_t index,
 		       unsigned int order);
 	/*
-	 * Unmap pages [first, last] from every region of this file; with
-	 * @even_private also private copies (truncate), else only mappings
-	 * of the file's blocks and zero pages.
+	 * Unmap pages [first, last] from every region of this file: what
+	 * DAX_ZAP_* bits @what name. Waits for inserts in flight in each
+	 * region. 0, or -errno with some of those pages still mapped.
 	 */
-	void (*zap)(void *vm, uint64_t first, uint64_t last, bool even_private);
-	/* Write-protect pages [first, last] in every shared region. */
-	void (*mkclean)(void *vm, uint64_t first, uint64_t last);
+	int (*zap)(void *vm, uint64_t first, uint64_t last, unsigned int what);
+	/*
+	 * Write-protect pages [first, last] in every shared region. 0, or
+	 * -errno with some of them maybe still writable.
+	 */
+	int (*mkclean)(void *vm, uint64_t first, uint64_t last);
 };
 
 struct dax_dev_ops {
@@ -215,6 +265,18 @@ struct dax_fmap {
 	void *dev_ctx;
 	dax_hook_fn hook;
 	void *hook_arg;
+	/*
+	 * A seqcount of hole filling: bumped after every filesystem call
+	 * that may have given holes blocks (iomap with DAX_IOMAP_WRITE), and
+	 * before the caller removes the zero pages of those pages
+	 * (DAX_ZAP_ZERO). A zero span is mapped only if this has not changed
+	 * since before the iomap that saw the hole (the VM checks it while
+	 * it holds the span's pages against zaps): a span that saw a hole
+	 * before the allocation either fails the check or is mapped before
+	 * the zap, which removes it. So a zero page is never left, without
+	 * its entry lock, over a page that got a block.
+	 */
+	atomic_ulong hole_gen;
 	/* Last: written on every fault, kept off the lines read above. */
 	struct dax_fault_stat_shard stats[DAX_STAT_SHARDS];
 };
@@ -254,8 +316,9 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 /* Internal helpers shared by the engine's files. */
 uint64_t dax_size_pages(struct dax_fmap *f);
 int dax_errno_to_fault(int err);
-void dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last);
-void dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
-			    dax_entry_t entry);
+int dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last);
+int dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
+			   dax_entry_t entry);
+void dax_fmap_hole_gen_bump(struct dax_fmap *f);
 
 #endif /* UDAX_FAULT_FAULT_H */

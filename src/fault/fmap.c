@@ -68,14 +68,29 @@ int dax_errno_to_fault(int err)
  * A PTE fault is about to split a ZERO or EMPTY PMD entry at @index: the
  * huge zero page may be mapped there, so unmap it everywhere first.
  * Context: the PMD entry is locked by the caller.
+ * Return: 0 or -errno (the zero page may still be mapped: keep the entry).
  */
-void dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
-			    dax_entry_t entry)
+int dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
+			   dax_entry_t entry)
 {
 	struct dax_fmap *f = container_of(m, struct dax_fmap, m);
 
-	if (dax_entry_is_zero(entry))
-		f->vm->zap(f->vm_ctx, index, index + DAX_PMD_NR - 1, false);
+	if (!dax_entry_is_zero(entry))
+		return 0;
+	return f->vm->zap(f->vm_ctx, index, index + DAX_PMD_NR - 1,
+			  DAX_ZAP_SHARED);
+}
+
+/*
+ * dax_fmap_hole_gen_bump() - @f's filesystem may just have given holes
+ * blocks: zero spans whose iomap ran before this and that are not mapped
+ * yet will map their faulting page alone. Call it before zapping the zero
+ * pages of those blocks. Sequentially consistent, paired with the VM's
+ * claim of a span's pages and its load of hole_gen after it (vm.h).
+ */
+void dax_fmap_hole_gen_bump(struct dax_fmap *f)
+{
+	atomic_fetch_add_explicit(&f->hole_gen, 1, memory_order_seq_cst);
 }
 
 /*
@@ -86,15 +101,23 @@ void dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
  * deleted whole, and its whole range unmapped (the pages outside fault
  * back in as 4 KiB pages).
  *
+ * Fails closed: if a zap or a writeback fails, nothing more is deleted
+ * and the error is returned; the caller must not free the blocks (some
+ * may still be mapped, and an entry still DIRTY keeps its tag).
+ *
  * Context: fs mmap lock held exclusive, so no fault inserts entries; only
  * writeback can still hold entry locks, and deletion waits for it.
+ * Return: 0 or -errno (-ENOMEM: the kernel refused to unmap).
  */
-void dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last)
+int dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last)
 {
 	uint64_t index = first;
 	dax_entry_t e;
+	int err;
 
-	f->vm->zap(f->vm_ctx, first, last, true);
+	err = f->vm->zap(f->vm_ctx, first, last, DAX_ZAP_ALL);
+	if (err)
+		return err;
 	DAX_HOOK(f, DAX_HOOK_TRUNC_ZAPPED, first);
 	for (;;) {
 		bool found;
@@ -106,8 +129,9 @@ void dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last)
 			break;
 		if (dax_entry_is_pmd(e) &&
 		    (index < first || index + DAX_PMD_NR - 1 > last)) {
-			f->vm->zap(f->vm_ctx, index, index + DAX_PMD_NR - 1,
-				   false);
+			err = f->vm->zap(f->vm_ctx, index,
+					 index + DAX_PMD_NR - 1,
+					 DAX_ZAP_SHARED);
 			/*
 			 * Its pages outside [first, last] stay in the file,
 			 * but its DIRTY tag goes with it: write it back first
@@ -117,13 +141,18 @@ void dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last)
 			 * faults and mkwrite wait for the mmap lock, and its
 			 * mappings are gone.
 			 */
-			dax_writeback(f, index, index + DAX_PMD_NR - 1);
+			if (!err)
+				err = dax_writeback(f, index,
+						    index + DAX_PMD_NR - 1);
+			if (err)
+				return err;
 		}
 		dax_entry_delete(&f->m, index);
 		index += (uint64_t)1 << dax_entry_order(e);
 		if (index == 0 || index > last)
 			break;
 	}
+	return 0;
 }
 
 __thread unsigned int dax_stat_slot;

@@ -67,6 +67,8 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 				 &map);
 	if (err)
 		goto fallback_put; /* e.g. no 2 MiB extent left: try 4 KiB */
+	if (write)
+		dax_fmap_hole_gen_bump(f);
 	DAX_HOOK(f, DAX_HOOK_FAULT_MAPPED, vmf->index);
 	if (!pmd_extent_ok(&map, pidx) ||
 	    (write && map.type != DAX_IOMAP_MAPPED))
@@ -86,7 +88,7 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 					     dax_mk_entry(0, DAX_ENTRY_PMD |
 								     DAX_ENTRY_ZERO));
 		err = f->vm->insert(f->vm_ctx, vmf->region, pidx,
-				    DAX_PMD_ORDER, 0, DAX_VM_ZERO);
+				    DAX_PMD_ORDER, 0, DAX_VM_ZERO, NULL);
 		fault_stat(f, hole);
 		goto end;
 	}
@@ -94,9 +96,18 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	block = map.block + (pidx - map.index);
 	if (dax_entry_is_zero(e) || dax_entry_is_empty(e) ||
 	    dax_entry_block(e) != block) {
+		/*
+		 * Hole fill, or blocks new to a range that 4 KiB zero spans
+		 * of other regions may show: no zero page may stay.
+		 */
+		if (dax_entry_is_zero(e) || write)
+			err = f->vm->zap(f->vm_ctx, pidx,
+					 pidx + DAX_PMD_NR - 1,
+					 dax_entry_is_zero(e) ? DAX_ZAP_SHARED
+							      : DAX_ZAP_ZERO);
+		if (err)
+			goto end;
 		if (dax_entry_is_zero(e)) {
-			f->vm->zap(f->vm_ctx, pidx, pidx + DAX_PMD_NR - 1,
-				   false);
 			filled = true;
 			fault_stat(f, hole_fill);
 		}
@@ -113,7 +124,7 @@ int dax_pmd_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 		dax_entry_tag_set(&f->m, &cur, DAX_TAG_DIRTY);
 	}
 	err = f->vm->insert(f->vm_ctx, vmf->region, pidx, DAX_PMD_ORDER, block,
-			    write ? DAX_VM_WRITE : 0);
+			    write ? DAX_VM_WRITE : 0, NULL);
 	if (!err)
 		fault_stat(f, pmd);
 end:
@@ -130,7 +141,7 @@ end:
 	else
 		dax_entry_unlock(&f->m, &cur);
 	f->fs->mmap_unlock(f->file, false);
-	if (ret & DAX_FAULT_SIGBUS)
+	if (ret & DAX_FAULT_ERROR_MASK)
 		fault_stat(f, sigbus);
 	return ret;
 
@@ -144,7 +155,14 @@ fallback_end:
 		 * blocks, which are not new to it, would stay hidden behind
 		 * zeros). Unmap it everywhere and drop the entry now.
 		 */
-		f->vm->zap(f->vm_ctx, pidx, pidx + DAX_PMD_NR - 1, false);
+		if (f->vm->zap(f->vm_ctx, pidx, pidx + DAX_PMD_NR - 1,
+			       DAX_ZAP_SHARED)) {
+			/* Still mapped: keep the entry, fail the fault. */
+			dax_entry_unlock(&f->m, &cur);
+			f->fs->mmap_unlock(f->file, false);
+			fault_stat(f, sigbus);
+			return DAX_FAULT_OOM;
+		}
 		__dax_entry_delete(&f->m, &cur);
 		goto fallback_unlock;
 	}

@@ -80,10 +80,12 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	bool write = vmf->flags & DAX_VMF_WRITE;
 	bool cow = write && !(vmf->flags & DAX_VMF_SHARED);
 	bool sync = write && !cow && (vmf->flags & DAX_VMF_SYNC);
+	bool allocates = write && !cow;
 	DAX_CURSOR(cur, vmf->index, &f->m.idx, 0);
 	struct dax_iomap map = { 0 };
+	struct dax_vm_span span;
 	bool filled = false;
-	uint64_t block;
+	uint64_t block, pages, nr = 1;
 	dax_entry_t e;
 	int ret = DAX_FAULT_DONE, err;
 
@@ -94,7 +96,8 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 		fault_stat(f, read);
 	f->fs->mmap_lock(f->file, false);
 	/* Truncate holds the mmap lock exclusive: this check is stable. */
-	if (vmf->index >= dax_size_pages(f)) {
+	pages = dax_size_pages(f);
+	if (vmf->index >= pages) {
 		ret = DAX_FAULT_SIGBUS;
 		goto out;
 	}
@@ -105,20 +108,38 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	}
 	DAX_HOOK(f, DAX_HOOK_FAULT_GRABBED, vmf->index);
 
-	err = f->fs->iomap_begin(f->file, vmf->index, 1,
+	if (!allocates) {
+		/* A read: describe the whole run around us in its window. */
+		nr = (vmf->index | (DAX_PMD_NR - 1)) - vmf->index + 1;
+		if (nr > pages - vmf->index)
+			nr = pages - vmf->index;
+	}
+	span.gen = &f->hole_gen;
+	span.gen_seen = atomic_load_explicit(&f->hole_gen,
+					     memory_order_seq_cst);
+	err = f->fs->iomap_begin(f->file, vmf->index, nr,
 				 DAX_IOMAP_FAULT |
-					 (write && !cow ? DAX_IOMAP_WRITE : 0),
+					 (allocates ? DAX_IOMAP_WRITE
+						    : DAX_IOMAP_AROUND),
 				 &map);
 	if (err) {
 		ret = dax_errno_to_fault(err);
 		goto put;
 	}
+	if (allocates)
+		dax_fmap_hole_gen_bump(f);
 	DAX_HOOK(f, DAX_HOOK_FAULT_MAPPED, vmf->index);
 	if (map.flags & DAX_IOMAP_F_NEW) {
 		ret |= DAX_FAULT_MAJOR;
 		fault_stat(f, major);
 	}
 	block = map.block + (vmf->index - map.index);
+	/* The span: the extent, cut at EOF (the VM cuts it to the region). */
+	span.first = map.index;
+	span.last = map.index + map.nr - 1;
+	if (span.last >= pages)
+		span.last = pages - 1;
+	span.block = map.block;
 
 	if (cow) {
 		const void *src = NULL;
@@ -142,7 +163,7 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 			e = dax_entry_update(&f->m, &cur,
 					     dax_mk_entry(0, DAX_ENTRY_ZERO));
 		err = f->vm->insert(f->vm_ctx, vmf->region, vmf->index, 0, 0,
-				    DAX_VM_ZERO);
+				    DAX_VM_ZERO, &span);
 		fault_stat(f, hole);
 		goto end;
 	}
@@ -157,11 +178,22 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 		}
 	} else if (dax_entry_is_zero(e) || dax_entry_is_empty(e) ||
 		   dax_entry_block(e) != block) {
-		if (dax_entry_is_zero(e)) {
-			/* Hole fill: nobody may keep the zero page here. */
-			f->vm->zap(f->vm_ctx, vmf->index, vmf->index, false);
-			filled = true;
-			fault_stat(f, hole_fill);
+		if (dax_entry_is_zero(e) || write) {
+			/*
+			 * Hole fill (a ZERO entry), or a write to a page that
+			 * was a hole not long ago: a span may have put the
+			 * zero page here without an entry. Nobody may keep
+			 * it once the block is in use.
+			 */
+			err = f->vm->zap(f->vm_ctx, vmf->index, vmf->index,
+					 dax_entry_is_zero(e) ? DAX_ZAP_SHARED
+							      : DAX_ZAP_ZERO);
+			if (err)
+				goto end; /* still ZERO: the next fill zaps */
+			if (dax_entry_is_zero(e)) {
+				filled = true;
+				fault_stat(f, hole_fill);
+			}
 		}
 		e = dax_entry_update(&f->m, &cur, pte_entry(block));
 	}
@@ -171,7 +203,7 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 			goto end;
 	}
 	err = f->vm->insert(f->vm_ctx, vmf->region, vmf->index, 0, block,
-			    write ? DAX_VM_WRITE : 0);
+			    write ? DAX_VM_WRITE : 0, write ? NULL : &span);
 end:
 	f->fs->iomap_end(f->file, &map);
 	ret |= dax_errno_to_fault(err);
@@ -179,7 +211,7 @@ put:
 	fault_put_entry(f, &cur, e, filled);
 out:
 	f->fs->mmap_unlock(f->file, false);
-	if (ret & DAX_FAULT_SIGBUS)
+	if (ret & DAX_FAULT_ERROR_MASK)
 		fault_stat(f, sigbus);
 	return ret;
 }
@@ -239,7 +271,12 @@ int dax_mkwrite(struct dax_fmap *f, const struct dax_vmf *vmf,
 	err = dax_entry_grab(&f->m, &cur, DAX_GRAB_EXISTING, &e);
 	if (err) {
 		f->fs->mmap_unlock(f->file, false);
-		return err == -ENOENT ? DAX_FAULT_RETRY
+		/*
+		 * No entry: the page was mapped by a span (fault-around,
+		 * read-only, without an entry of its own), or truncate won
+		 * and it is gone. A write fault sorts out either.
+		 */
+		return err == -ENOENT ? dax_pte_fault(f, vmf)
 				      : dax_errno_to_fault(err);
 	}
 	DAX_HOOK(f, DAX_HOOK_MKWRITE_GRABBED, vmf->index);
@@ -272,7 +309,7 @@ int dax_mkwrite(struct dax_fmap *f, const struct dax_vmf *vmf,
 unlock:
 	dax_entry_unlock(&f->m, &cur);
 	f->fs->mmap_unlock(f->file, false);
-	if (ret & DAX_FAULT_SIGBUS)
+	if (ret & DAX_FAULT_ERROR_MASK)
 		fault_stat(f, sigbus);
 	return ret;
 }

@@ -6,10 +6,13 @@
  * @f is the file mapping, @map the extent being copied.
  *
  * The one interaction with mappings: a write that allocates blocks may
- * land where a read fault mapped the zero page (a hole). Every ZERO entry
- * in the newly allocated range is therefore locked, unmapped everywhere
- * and deleted before the data is copied, so no region keeps showing zeros
- * over written data. The entry lock orders this against a fault in
+ * land where a read fault mapped the zero page (a hole), with a ZERO
+ * entry or as part of a zero span (no entry). The zero pages of the range
+ * are unmapped everywhere and every ZERO entry in the newly allocated
+ * range is locked and deleted before the data is copied, so no region
+ * keeps showing zeros over written data. hole_gen is bumped after each
+ * iomap that may allocate and before the zap, so a zero span that saw the
+ * hole earlier is either removed by the zap or not mapped at all. The entry lock orders this against a fault in
  * progress: a fault that saw the hole finishes first and its zero page is
  * then removed; a fault that starts later finds the block.
  *
@@ -29,17 +32,25 @@
 #include "../index/rcu.h"
 
 /*
- * Remove zero-page entries (and stale placeholders) in [first, last]. With
- * @all, lock every entry found; else pass over entries that already hold a
- * block without locking them (a block entry cannot turn back into a zero
- * page while our mmap lock keeps punch hole and truncate out).
+ * Remove zero pages from [first, last]: first the zero pages that spans
+ * mapped without entries (one zap in every region), then the zero-page
+ * entries (and stale placeholders). With @all, lock every entry found;
+ * else pass over entries that already hold a block without locking them
+ * (a block entry cannot turn back into a zero page while our mmap lock
+ * keeps punch hole and truncate out).
+ * Return: 0, or -errno if a zero page could not be unmapped (it may
+ * still hide the blocks: the caller must not report them written).
  */
-static void invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
-				    uint64_t last, bool all)
+static int invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
+				   uint64_t last, bool all)
 {
 	uint64_t index = first;
 	dax_entry_t e;
+	int err;
 
+	err = f->vm->zap(f->vm_ctx, first, last, DAX_ZAP_ZERO);
+	if (err)
+		return err;
 	for (;;) {
 		DAX_CURSOR(cur, 0, &f->m.idx, 0);
 		uint64_t next;
@@ -64,8 +75,13 @@ static void invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
 			next = eidx + nr;
 			if (dax_entry_is_zero(e) || dax_entry_is_empty(e)) {
 				if (dax_entry_is_zero(e))
-					f->vm->zap(f->vm_ctx, eidx,
-						   eidx + nr - 1, false);
+					err = f->vm->zap(f->vm_ctx, eidx,
+							 eidx + nr - 1,
+							 DAX_ZAP_ZERO);
+				if (err) {
+					dax_entry_unlock(&f->m, &cur);
+					return err;
+				}
 				__dax_entry_delete(&f->m, &cur);
 				fault_stat(f, zapped_zero);
 			} else {
@@ -76,6 +92,7 @@ static void invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
 			break;
 		index = next;
 	}
+	return 0;
 }
 
 /*
@@ -196,6 +213,7 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 					 DAX_IOMAP_WRITE, &map);
 		if (err)
 			break;
+		dax_fmap_hole_gen_bump(f);
 		if (map.type != DAX_IOMAP_MAPPED) {
 			f->fs->iomap_end(f->file, &map);
 			err = -EIO;
@@ -211,8 +229,12 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 		 * behind its zero pages (see the top of this file): clear
 		 * those too, without locking entries that hold blocks.
 		 */
-		invalidate_zero_entries(f, index, index + nr_pages - 1,
-					map.flags & DAX_IOMAP_F_NEW);
+		err = invalidate_zero_entries(f, index, index + nr_pages - 1,
+					      map.flags & DAX_IOMAP_F_NEW);
+		if (err) {
+			f->fs->iomap_end(f->file, &map);
+			break;
+		}
 		block = map.block + (index - map.index);
 		dst = f->dev->addr(f->dev_ctx, block);
 		memcpy(dst + (at & (DAX_PAGE_SIZE - 1)), (const char *)buf + done,
@@ -272,12 +294,16 @@ int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
 					 DAX_IOMAP_WRITE, &map);
 		if (err)
 			break;
+		dax_fmap_hole_gen_bump(f);
 		n = map.index + map.nr - index;
 		if (n > last - index + 1)
 			n = last - index + 1;
 		if (map.flags & DAX_IOMAP_F_NEW)
-			invalidate_zero_entries(f, index, index + n - 1, true);
+			err = invalidate_zero_entries(f, index, index + n - 1,
+						      true);
 		f->fs->iomap_end(f->file, &map);
+		if (err)
+			break;
 		index += n;
 	}
 	if (!err && !keep_size && end > f->fs->size(f->file)) {

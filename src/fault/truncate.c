@@ -11,6 +11,9 @@
  *
  * Partial pages are zeroed on the device, so that bytes cut off by a
  * truncate never come back when the file grows again.
+ *
+ * Fail closed: if the kernel refuses to unmap (the VM reports -ENOMEM),
+ * the call returns that error before anything is freed or resized.
  */
 #include <errno.h>
 #include <string.h>
@@ -55,7 +58,7 @@ static int zero_page_tail(struct dax_fmap *f, uint64_t pos)
  * Shrinking unmaps and deletes every entry beyond the new last page and
  * frees the blocks; growing only zeroes the old partial last page.
  * Context: takes the fs mmap lock exclusive; may sleep.
- * Return: 0 or -errno.
+ * Return: 0 or -errno (-ENOMEM: could not unmap; nothing changed).
  */
 int dax_truncate(struct dax_fmap *f, uint64_t size)
 {
@@ -77,8 +80,9 @@ int dax_truncate(struct dax_fmap *f, uint64_t size)
 		 * truncate partly done, nothing stale beyond EOF.
 		 */
 		first = (size + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT;
-		dax_unmap_entries(f, first, UINT64_MAX);
-		err = f->fs->free_range(f->file, first, UINT64_MAX);
+		err = dax_unmap_entries(f, first, UINT64_MAX);
+		if (!err)
+			err = f->fs->free_range(f->file, first, UINT64_MAX);
 		if (!err)
 			err = zero_page_tail(f, size);
 		if (!err)
@@ -125,8 +129,9 @@ int dax_punch_hole(struct dax_fmap *f, uint64_t offset, uint64_t len)
 	 * the bytes at both ends (found by tests/api_crash on a full pool).
 	 */
 	if (first < stop) {
-		dax_unmap_entries(f, first, stop - 1);
-		err = f->fs->free_range(f->file, first, stop - 1);
+		err = dax_unmap_entries(f, first, stop - 1);
+		if (!err)
+			err = f->fs->free_range(f->file, first, stop - 1);
 		if (err)
 			goto out;
 	}

@@ -30,45 +30,129 @@
 #include "fault.h"
 #include "../index/rcu.h"
 
-/* Write back the locked entry @e at @cur, if it is still owed. */
-static void writeback_one(struct dax_fmap *f, struct dax_cursor *cur,
-			  dax_entry_t e)
-{
-	uint64_t first = dax_idx_entry_index(cur, e);
-	uint64_t nr = (uint64_t)1 << dax_entry_order(e);
+/*
+ * Writeback works in batches: the first owed entry is locked (waiting if
+ * need be), then the entries that follow it without a gap are added while
+ * they are owed too and can be locked at once (DAX_GRAB_NOWAIT: holding
+ * one entry lock we may not sleep on another). One mkclean covers the
+ * batch and one flush each run of contiguous blocks in it, so the system
+ * calls grow with the number of dirty runs, not of pages.
+ */
+#define WB_BATCH 64
 
-	if (!dax_entry_tag_get(&f->m, cur, DAX_TAG_TOWRITE))
-		return; /* written back by someone else meanwhile */
-	f->vm->mkclean(f->vm_ctx, first, first + nr - 1);
-	DAX_HOOK(f, DAX_HOOK_WB_CLEANED, first);
-	if (!dax_entry_is_zero(e) && !dax_entry_is_empty(e))
-		f->dev->flush(f->dev_ctx, dax_entry_block(e), nr);
-	DAX_HOOK(f, DAX_HOOK_WB_FLUSHED, first);
+struct wb_batch {
+	unsigned int nr;
+	uint64_t first, next;	/* file pages [first, next) */
+	struct dax_cursor cur[WB_BATCH];
+	dax_entry_t e[WB_BATCH];
+};
+
+/* Flush the blocks of the batch, one call per contiguous run. */
+static void wb_flush(struct dax_fmap *f, struct wb_batch *b)
+{
+	uint64_t start = 0, nr = 0;
+
+	for (unsigned int i = 0; i < b->nr; i++) {
+		dax_entry_t e = b->e[i];
+		uint64_t n = (uint64_t)1 << dax_entry_order(e);
+
+		if (dax_entry_is_zero(e) || dax_entry_is_empty(e))
+			continue;
+		if (nr && dax_entry_block(e) == start + nr) {
+			nr += n;
+			continue;
+		}
+		if (nr)
+			f->dev->flush(f->dev_ctx, start, nr);
+		start = dax_entry_block(e);
+		nr = n;
+	}
+	if (nr)
+		f->dev->flush(f->dev_ctx, start, nr);
+}
+
+/*
+ * Write back the locked entries of @b: write-protect them in every region,
+ * flush, then clear their tags. If the write-protect fails, some page may
+ * still be writable: its tags stay (the next writeback tries again) and
+ * the error is returned.
+ */
+static int wb_batch_run(struct dax_fmap *f, struct wb_batch *b)
+{
+	int err;
+
+	err = f->vm->mkclean(f->vm_ctx, b->first, b->next - 1);
+	if (err)
+		return err;
+	DAX_HOOK(f, DAX_HOOK_WB_CLEANED, b->first);
+	wb_flush(f, b);
+	DAX_HOOK(f, DAX_HOOK_WB_FLUSHED, b->first);
 	/*
 	 * TOWRITE goes only now, after the flush: a concurrent writeback
-	 * that also owes this page finds it still tagged, waits for our
-	 * entry lock, and so returns only after the flush (clearing it
+	 * that also owes these pages finds them still tagged, waits for our
+	 * entry locks, and so returns only after the flush (clearing it
 	 * first let a second msync return early; found by the SPIN model).
 	 */
-	dax_entry_tag_clear(&f->m, cur, DAX_TAG_TOWRITE);
-	dax_entry_tag_clear(&f->m, cur, DAX_TAG_DIRTY);
-	fault_stat(f, writeback);
+	for (unsigned int i = 0; i < b->nr; i++) {
+		dax_entry_tag_clear(&f->m, &b->cur[i], DAX_TAG_TOWRITE);
+		dax_entry_tag_clear(&f->m, &b->cur[i], DAX_TAG_DIRTY);
+		fault_stat(f, writeback);
+	}
+	return 0;
+}
+
+/*
+ * Lock the entry at @index into @b if it is still owed (TOWRITE) and
+ * continues @b without a gap; with @wait sleep for it. Return: true if
+ * it was added.
+ */
+static bool wb_batch_add(struct dax_fmap *f, struct wb_batch *b,
+			 uint64_t index, bool wait)
+{
+	struct dax_cursor *cur = &b->cur[b->nr];
+	dax_entry_t e;
+
+	dax_cursor_set(cur, index, 0);
+	if (dax_entry_grab(&f->m, cur,
+			   DAX_GRAB_EXISTING | (wait ? 0 : DAX_GRAB_NOWAIT),
+			   &e))
+		return false;
+	if (!dax_entry_tag_get(&f->m, cur, DAX_TAG_TOWRITE) ||
+	    (b->nr && dax_idx_entry_index(cur, e) != b->next)) {
+		/* Written back by someone else meanwhile, or not adjacent. */
+		if (!b->nr)
+			b->next = dax_idx_entry_index(cur, e) +
+				  ((uint64_t)1 << dax_entry_order(e));
+		dax_entry_unlock(&f->m, cur);
+		return false;
+	}
+	if (!b->nr)
+		b->first = dax_idx_entry_index(cur, e);
+	b->e[b->nr++] = e;
+	b->next = dax_idx_entry_index(cur, e) +
+		  ((uint64_t)1 << dax_entry_order(e));
+	return true;
 }
 
 /*
  * dax_writeback() - flush dirty pages [first, last] of @f and
  * write-protect them, so the next store is seen.
- * Context: no entry lock held; takes entry locks one at a time; may sleep.
- * Does not take the fs mmap lock (truncate's deletions wait for the entry
- * lock we hold).
- * Return: 0.
+ * Context: no entry lock held; takes entry locks in ascending order (the
+ * first of each batch may sleep); may sleep. Does not take the fs mmap
+ * lock (truncate's deletions wait for the entry locks we hold).
+ * Return: 0, or -ENOMEM if some page could not be write-protected: those
+ * pages stay DIRTY (nothing is lost; a later writeback retries them).
  */
 int dax_writeback(struct dax_fmap *f, uint64_t first, uint64_t last)
 {
+	struct wb_batch batch, *b = &batch;
 	uint64_t index = first;
+	int err = 0;
 
 	if (first > last)
 		return 0;
+	for (unsigned int i = 0; i < WB_BATCH; i++)
+		b->cur[i] = (struct dax_cursor){ .idx = &f->m.idx };
 	pthread_mutex_lock(&f->m.idx.lock);
 	dax_idx_retag(&f->m.idx, first, last, DAX_TAG_DIRTY, DAX_TAG_TOWRITE,
 		      UINT64_MAX);
@@ -76,9 +160,6 @@ int dax_writeback(struct dax_fmap *f, uint64_t first, uint64_t last)
 	DAX_HOOK(f, DAX_HOOK_WB_TAGGED, first);
 
 	for (;;) {
-		DAX_CURSOR(cur, 0, &f->m.idx, 0);
-		uint64_t next;
-		dax_entry_t e;
 		bool found;
 
 		dax_rcu_read_lock();
@@ -87,17 +168,21 @@ int dax_writeback(struct dax_fmap *f, uint64_t first, uint64_t last)
 		dax_rcu_read_unlock();
 		if (!found)
 			break;
-		cur.index = index;
-		next = index + 1;
-		if (dax_entry_grab(&f->m, &cur, DAX_GRAB_EXISTING, &e) == 0) {
-			writeback_one(f, &cur, e);
-			next = dax_idx_entry_index(&cur, e) +
-			       ((uint64_t)1 << dax_entry_order(e));
-			dax_entry_unlock(&f->m, &cur);
+		b->nr = 0;
+		b->next = index + 1;
+		if (wb_batch_add(f, b, index, true)) {
+			while (b->nr < WB_BATCH && b->next - 1 < last &&
+			       b->next != 0 &&
+			       wb_batch_add(f, b, b->next, false))
+				;
+			if (wb_batch_run(f, b))
+				err = -ENOMEM;
+			for (unsigned int i = 0; i < b->nr; i++)
+				dax_entry_unlock(&f->m, &b->cur[i]);
 		}
-		if (next == 0 || next > last || next <= index)
+		if (b->next == 0 || b->next > last || b->next <= index)
 			break;
-		index = next;
+		index = b->next;
 	}
-	return 0;
+	return err;
 }

@@ -266,6 +266,32 @@ static uint64_t hole_run(struct dax_inode *ip, uint64_t index, uint64_t nr)
 	return run < nr ? run : nr;
 }
 
+/*
+ * Extend the run @map describes backwards inside its 2 MiB window (one
+ * chunk of the page map): mapped pages whose blocks continue the run, or
+ * holes before a hole. Lock-free, as the forward scans.
+ */
+static void run_back(struct dax_inode *ip, struct dax_iomap *map)
+{
+	uint64_t start = map->index & ~(uint64_t)(FS_CHUNK_PAGES - 1);
+	struct fs_chunk *ch = chunk_get(ip, map->index >> FS_CHUNK_SHIFT);
+
+	while (map->index > start) {
+		uint64_t p = map->index - 1;
+		uint64_t b = ch ? atomic_load_explicit(
+					  &ch->block[p & (FS_CHUNK_PAGES - 1)],
+					  memory_order_acquire)
+				: 0;
+
+		if (map->type == DAX_IOMAP_MAPPED ? b != map->block - 1 : b)
+			break;
+		map->index = p;
+		map->nr++;
+		if (map->type == DAX_IOMAP_MAPPED)
+			map->block--;
+	}
+}
+
 /* ---- record handles ---- */
 
 /*
@@ -709,6 +735,8 @@ int dax_inode_iomap(struct dax_inode *ip, uint64_t index, uint64_t nr,
 		map->type = DAX_IOMAP_HOLE;
 		map->nr = hole_run(ip, index, nr);
 	}
+	if ((flags & DAX_IOMAP_AROUND) && !(flags & DAX_IOMAP_WRITE))
+		run_back(ip, map);
 	return 0;
 }
 

@@ -40,6 +40,13 @@ static void rcu_key_init(void)
 		fprintf(stderr, "udax: cannot create the RCU thread key\n");
 		abort();
 	}
+	/*
+	 * Start liburcu's call_rcu worker now. It is otherwise created by
+	 * the first call_rcu(), which may come when the process is out of
+	 * kernel mappings (a thread needs a stack), and liburcu aborts the
+	 * process when it cannot create it.
+	 */
+	(void)urcu_memb_get_default_call_rcu_data();
 #if defined(UDAX_TSAN) && defined(_LGPL_SOURCE)
 	/*
 	 * Only when the read side is inlined (rcu.h does not inline it under

@@ -225,8 +225,10 @@ static void erase_locked(struct dax_mapping *m, struct dax_cursor *cur)
  * Context: no entry lock held; may sleep; allocates outside all locks.
  * Return: 0 with *@entryp the locked entry (WAITERS masked off) and @cur
  * on its slot; -EEXIST
- * (PMD conflict), -ENOENT (DAX_GRAB_EXISTING and no entry) or -ENOMEM,
- * with nothing locked and the index unchanged.
+ * (PMD conflict), -ENOENT (DAX_GRAB_EXISTING and no entry), -EBUSY
+ * (DAX_GRAB_NOWAIT and the entry is locked), -ENOMEM, or
+ * the error of m->pmd_downgrade, with nothing locked and the index
+ * unchanged.
  */
 int dax_entry_grab(struct dax_mapping *m, struct dax_cursor *cur,
 		   unsigned int flags, dax_entry_t *entryp)
@@ -245,6 +247,10 @@ retry:
 	}
 	if (e) {
 		if (dax_entry_locked(e)) {
+			if (flags & DAX_GRAB_NOWAIT) {
+				dax_rcu_read_unlock();
+				return -EBUSY;
+			}
 			wait_unlocked(m, cur, e);
 			goto retry;
 		}
@@ -257,9 +263,21 @@ retry:
 		    dax_entry_is_pmd(e) &&
 		    (dax_entry_is_zero(e) || dax_entry_is_empty(e))) {
 			dax_rcu_read_unlock();
-			if (m->pmd_downgrade)
-				m->pmd_downgrade(m, cur->index & DAX_PMD_MASK,
-						 e);
+			err = m->pmd_downgrade ? m->pmd_downgrade(
+							 m,
+							 cur->index &
+								 DAX_PMD_MASK,
+							 e)
+					       : 0;
+			if (err) {
+				/*
+				 * The huge zero page may still be mapped: the
+				 * entry must stay, so that whatever fills the
+				 * hole later unmaps it. Give it back.
+				 */
+				dax_entry_unlock(m, cur);
+				return err;
+			}
 			erase_locked(m, cur);
 			stat_add(&m->stats.downgrades, 1);
 			dax_rcu_read_lock();

@@ -31,8 +31,9 @@
  *
  * Lock order: entry lock -> index lock; entry lock -> bucket lock; index
  * lock -> bucket lock is never taken (wake-ups happen after the index
- * lock is dropped). A thread holds at most one entry lock, except a PTE
- * grab that downgrades a PMD (it holds only the PMD entry then).
+ * lock is dropped). A thread sleeps on an entry only while it holds no
+ * entry lock; holding one, it may take more only with DAX_GRAB_NOWAIT
+ * (writeback batches neighbours that way), so no cycle can form.
  */
 #ifndef UDAX_LOCK_ENTRY_LOCK_H
 #define UDAX_LOCK_ENTRY_LOCK_H
@@ -50,9 +51,11 @@ struct dax_mapping;
  * Called with a ZERO or EMPTY PMD entry locked, just before a PTE grab
  * erases it to put 4 KiB entries in its place: the owner removes any
  * mapping of the huge zero page there. May sleep; holds no other lock.
+ * Return: 0, or -errno if it could not (the grab then fails with it and
+ * the PMD entry stays).
  */
-typedef void (*dax_pmd_downgrade_fn)(struct dax_mapping *m, uint64_t index,
-				     dax_entry_t entry);
+typedef int (*dax_pmd_downgrade_fn)(struct dax_mapping *m, uint64_t index,
+				    dax_entry_t entry);
 
 struct dax_lock_stats {
 	atomic_ulong waits;	 /* times a thread slept on an entry */
@@ -72,6 +75,9 @@ struct dax_mapping {
 /* Flags for dax_entry_grab(). */
 #define DAX_GRAB_EXISTING 0x1 /* lock the existing entry as is: no insert,
 			      * no PMD downgrade */
+#define DAX_GRAB_NOWAIT 0x2   /* locked by someone else: -EBUSY, no sleep
+			      * (lets a holder of one entry lock try more,
+			      * in ascending order, without deadlock) */
 
 int dax_mapping_init(struct dax_mapping *m);
 void dax_mapping_destroy(struct dax_mapping *m);

@@ -7,7 +7,9 @@
  * dax_vm_file: what the VM knows of one file, chiefly the list of regions
  * that map it (the rmap), which zap and mkclean walk.
  *
- * How a page is mapped (all with MAP_FIXED over the region's reservation):
+ * How a page is mapped (all with MAP_FIXED over the region's reservation,
+ * never with MAP_POPULATE for blocks and zero pages: the access that
+ * faulted is retried and the kernel's own fault fills the page table):
  *   not present     PROT_NONE anonymous memory (the reservation itself)
  *   hole            anonymous private memory, PROT_READ: the kernel's
  *                   shared zero page, no memory per hole
@@ -16,13 +18,36 @@
  *                   the page *is* the block (zero copy)
  *   private copy    anonymous private memory, read-write, holding a copy
  *
- * A 2 MiB entry is mapped with one mmap of 2 MiB when the region's
- * virtual address and file offset agree modulo 2 MiB (udax_mmap aligns
- * its reservations so they do).
+ * A read fault maps the whole span the engine offers (the run of
+ * contiguous blocks, or of holes, around the page inside its 2 MiB
+ * window) with one mmap, wherever nothing is mapped yet: later loads in
+ * the span are the kernel's minor faults, and one kernel mapping (VMA)
+ * serves the span. A 2 MiB entry is mapped with one mmap of 2 MiB when
+ * the region's virtual address and file offset agree modulo 2 MiB
+ * (udax_mmap aligns its reservations so they do).
  *
- * Locks: r->lock protects r->pte[] and serialises the mmap/mprotect calls
- * on the region; vf->lock protects the rmap list. Both are leaves, taken
- * under entry locks (the engine calls vm_ops with an entry locked).
+ * The mapping budget. The kernel refuses mappings past vm.max_map_count
+ * (SIGBUS for the application). Every region counts an upper bound of the
+ * kernel mappings it uses: 1 plus the number of its pages where a mapping
+ * may begin (DAX_PTE_EDGE: set at both ends of every mmap and mprotect,
+ * cleared inside an mmap, and dropped where a reset to the reservation
+ * merges with its neighbours). Before a call that may add mappings, the VM
+ * checks the total against the budget (default: vm.max_map_count less a
+ * quarter for the application; UDAX_MAP_BUDGET or udax_set_map_budget()
+ * set it) and, if it would go over, reclaims: a clock over the 2 MiB
+ * windows of all regions resets cold windows to the reservation (never a
+ * private copy; a DIRTY page keeps its tag: its data is on the device and
+ * writeback still flushes it), widened to the nearest mapping boundaries
+ * so a reset never splits a mapping.
+ *
+ * Locks: r->lock is a writer-preferring rwlock. Inserts and mkwrite take
+ * it shared, claim the pages they map by compare-and-swap of their state
+ * to DAX_PTE_BUSY, make the system call, and publish the new state: faults
+ * on distinct pages of one region run in parallel, and no lock that they
+ * need is held exclusively across a system call. zap, mkclean and
+ * reclaim take it exclusive (they wait for inserts in flight; no page is
+ * BUSY then). vf->lock protects the rmap list. Lock order: vf->lock ->
+ * r->lock; the reclaimer takes other regions' locks only by trylock.
  * Regions are found from the signal handler under RCU (no lock) and freed
  * after a grace period.
  */
@@ -33,6 +58,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "../fault/fault.h"
 
@@ -43,13 +69,19 @@ enum dax_pte_state {
 	DAX_PTE_RO,	   /* block, read-only */
 	DAX_PTE_RW,	   /* block, writable */
 	DAX_PTE_PRIVATE,   /* private copy */
+	DAX_PTE_BUSY,	   /* claimed by an insert in flight */
 };
 #define DAX_PTE_STATE_MASK 0x7
-#define DAX_PTE_HUGE 0x8 /* part of a 2 MiB mapping */
+#define DAX_PTE_HUGE 0x8  /* part of a 2 MiB mapping */
+#define DAX_PTE_EDGE 0x10 /* a kernel mapping may begin at this page */
 
 /* Region flags. */
 #define DAX_REGION_SHARED 0x1
 #define DAX_REGION_SYNC 0x2
+
+/* Per 2 MiB window of a region, for the reclaim clock. */
+#define DAX_WIN_REF 0x1	   /* mapped into since the clock last passed */
+#define DAX_WIN_MAPPED 0x2 /* may hold something but the reservation */
 
 struct dax_vm_file;
 
@@ -61,8 +93,11 @@ struct dax_region {
 	int prot;		/* PROT_READ, PROT_WRITE */
 	unsigned int flags;	/* DAX_REGION_* */
 	struct dax_vm_file *vf;
-	pthread_mutex_t lock;
+	pthread_rwlock_t lock;
 	_Atomic uint8_t *pte;	/* nr_pages states */
+	_Atomic uint8_t *win;	/* nr_windows DAX_WIN_* */
+	uint64_t nr_windows;
+	atomic_long edges;	/* pages with DAX_PTE_EDGE */
 	struct dax_region *next; /* in vf's rmap, under vf->lock */
 	struct rcu_head rcu;
 	atomic_ulong faults, sigbus; /* per-region counters */
@@ -76,7 +111,15 @@ struct dax_vm_file {
 	int devfd;		/* device to map blocks from */
 	uint64_t dev_offset;	/* byte offset of block 0 in @devfd */
 	atomic_ulong mmaps;	/* mmap/mprotect calls made */
-	atomic_ulong map_errors; /* mmap failures (e.g. vm.max_map_count) */
+	atomic_ulong map_errors; /* calls the kernel refused */
+};
+
+/* Process-wide mapping counters (udax_stats). */
+struct dax_vm_stats {
+	long maps;	       /* upper bound of kernel mappings in use */
+	long budget;
+	unsigned long reclaims; /* windows reset to the reservation */
+	unsigned long reclaim_passes;
 };
 
 extern const struct dax_vm_ops dax_vm_ops;
@@ -90,5 +133,47 @@ int dax_vm_unmap(struct dax_region *r);
 struct dax_region *dax_vm_find(const void *addr);
 int dax_vm_fault(struct dax_region *r, const void *addr, bool write);
 bool dax_vm_overlaps(const void *addr, uint64_t len);
+
+/* The mapping budget (region.c). */
+int dax_vm_set_budget(long budget);
+void dax_vm_get_stats(struct dax_vm_stats *st);
+void dax_vm_maps_add(long delta);
+int dax_vm_budget_charge(long need, struct dax_region *held);
+long dax_vm_reclaim(long need, struct dax_region *held);
+void dax_vm_win_touch(struct dax_region *r, uint64_t a, uint64_t b);
+bool dax_vm_reset_window(struct dax_region *r, uint64_t w);
+
+/* The 2 MiB window (of address space) holding region page @i. */
+static inline uint64_t dax_vm_window_of(const struct dax_region *r,
+					uint64_t i)
+{
+	uint64_t base = (uintptr_t)r->addr >> DAX_PAGE_SHIFT;
+
+	return ((base + i) >> DAX_PMD_ORDER) - (base >> DAX_PMD_ORDER);
+}
+
+/* Region pages [*a, *b] of window @w. */
+static inline void dax_vm_window_pages(const struct dax_region *r, uint64_t w,
+				       uint64_t *a, uint64_t *b)
+{
+	uint64_t base = (uintptr_t)r->addr >> DAX_PAGE_SHIFT;
+	uint64_t start = ((base >> DAX_PMD_ORDER) + w) << DAX_PMD_ORDER;
+	uint64_t end = start + DAX_PMD_NR - 1;
+
+	*a = start > base ? start - base : 0;
+	*b = end - base < r->nr_pages ? end - base : r->nr_pages - 1;
+}
+
+/*
+ * Test builds only (UDAX_HOOKS): make one in @one_in of the VM's mmap and
+ * mprotect calls fail with ENOMEM (0: none), from a seeded generator.
+ * Return: the failures injected so far.
+ */
+void dax_vm_fail_set(unsigned int one_in, uint64_t seed);
+unsigned long dax_vm_fail_count(void);
+/* The system calls of the VM, with the injection above. */
+void *dax_vm_sys_mmap(void *addr, size_t len, int prot, int flags, int fd,
+		      off_t off);
+int dax_vm_sys_mprotect(void *addr, size_t len, int prot);
 
 #endif /* UDAX_VM_VM_H */

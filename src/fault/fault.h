@@ -170,6 +170,9 @@ struct dax_dev_ops {
 #define DAX_VMF_WRITE 0x1  /* a store */
 #define DAX_VMF_SHARED 0x2 /* MAP_SHARED region (else private: CoW) */
 #define DAX_VMF_SYNC 0x4   /* MAP_SYNC region */
+#define DAX_VMF_SEQ 0x8	   /* a store just after the last write span of
+			    * this region: a sequential writer (the engine
+			    * may make the next pages writable too) */
 
 struct dax_vmf {
 	void *region;

@@ -64,6 +64,70 @@ static int fault_dirty(struct dax_fmap *f, struct dax_cursor *cur,
 }
 
 /*
+ * Write-around. A store fault where the region's last write fault ended
+ * (DAX_VMF_SEQ: a sequential writer, as the VM sees it) also makes the next
+ * DAX_WRITE_AROUND - 1 pages, as far as they continue the run of blocks
+ * (and the file): one signal then serves DAX_WRITE_AROUND pages, as
+ * the kernel's fault-around does for reads. Each such page must be DIRTY
+ * before it is writable, so its entry is locked (without sleeping: we
+ * hold one already, so only DAX_GRAB_NOWAIT, in ascending order), set to
+ * its block and tagged. Random stores (no DIRTY neighbour) stay 4 KiB, so
+ * writeback flushes no more than was written.
+ */
+#define DAX_WRITE_AROUND 16
+
+struct write_around {
+	unsigned int nr;
+	bool was_empty;
+	struct dax_cursor cur[DAX_WRITE_AROUND - 1];
+};
+
+/*
+ * Lock, fill and tag DIRTY the next pages after @index that continue its
+ * block run (@map covers it); stop at the first that cannot be had at
+ * once. Return: the last page of the write span.
+ */
+static uint64_t write_around_lock(struct dax_fmap *f, struct write_around *wa,
+				  uint64_t index, uint64_t block,
+				  const struct dax_iomap *map, uint64_t pages)
+{
+	uint64_t end = index + DAX_WRITE_AROUND - 1, k;
+
+	if (end > map->index + map->nr - 1)
+		end = map->index + map->nr - 1;
+	if (end > pages - 1)
+		end = pages - 1;
+	wa->nr = 0;
+	wa->was_empty = false;
+	for (k = index + 1; k <= end; k++) {
+		struct dax_cursor *cur = &wa->cur[wa->nr];
+		uint64_t b = block + (k - index);
+		dax_entry_t e;
+
+		*cur = (struct dax_cursor){ .idx = &f->m.idx, .index = k };
+		if (dax_entry_grab(&f->m, cur, DAX_GRAB_NOWAIT, &e))
+			break;
+		if (dax_entry_is_empty(e)) {
+			wa->was_empty = true;
+			e = dax_entry_update(&f->m, cur, pte_entry(b));
+		} else if (dax_entry_is_pmd(e) || dax_entry_is_zero(e) ||
+			   dax_entry_block(e) != b) {
+			dax_entry_unlock(&f->m, cur);
+			break;
+		}
+		dax_entry_tag_set(&f->m, cur, DAX_TAG_DIRTY);
+		wa->nr++;
+	}
+	return index + wa->nr;
+}
+
+static void write_around_unlock(struct dax_fmap *f, struct write_around *wa)
+{
+	for (unsigned int i = 0; i < wa->nr; i++)
+		dax_entry_unlock(&f->m, &wa->cur[i]);
+}
+
+/*
  * dax_pte_fault() - resolve a 4 KiB fault at @vmf->index of @f.
  *
  * Read of a hole: the zero page, read-only, in a ZERO entry (no memory
@@ -83,7 +147,8 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 	bool allocates = write && !cow;
 	DAX_CURSOR(cur, vmf->index, &f->m.idx, 0);
 	struct dax_iomap map = { 0 };
-	struct dax_vm_span span;
+	struct dax_vm_span span, *wspan = NULL;
+	struct write_around wa;
 	bool filled = false;
 	uint64_t block, pages, nr = 1;
 	dax_entry_t e;
@@ -202,8 +267,39 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 		if (err)
 			goto end;
 	}
+	if (write && !sync && !dax_entry_is_pmd(e) &&
+	    !(map.flags & DAX_IOMAP_F_NEW) &&
+	    (vmf->flags & DAX_VMF_SEQ)) {
+		struct dax_iomap run = { 0 };
+
+		/* Ask how far the run goes (no allocation: reads only). */
+		if (f->fs->iomap_begin(f->file, vmf->index, DAX_WRITE_AROUND,
+				       DAX_IOMAP_FAULT, &run) == 0) {
+			if (run.type == DAX_IOMAP_MAPPED &&
+			    run.block + (vmf->index - run.index) == block) {
+				span.first = vmf->index;
+				span.block = block;
+				span.last = write_around_lock(f, &wa, vmf->index,
+							      block, &run,
+							      pages);
+				wspan = &span;
+			}
+			f->fs->iomap_end(f->file, &run);
+		}
+		if (wspan && wa.was_empty) {
+			/* Pages new to entries: see the hole fill above. */
+			err = f->vm->zap(f->vm_ctx, span.first + 1, span.last,
+					 DAX_ZAP_ZERO);
+			if (err) {
+				write_around_unlock(f, &wa);
+				goto end;
+			}
+		}
+	}
 	err = f->vm->insert(f->vm_ctx, vmf->region, vmf->index, 0, block,
-			    write ? DAX_VM_WRITE : 0, write ? NULL : &span);
+			    write ? DAX_VM_WRITE : 0, write ? wspan : &span);
+	if (wspan)
+		write_around_unlock(f, &wa);
 end:
 	f->fs->iomap_end(f->file, &map);
 	ret |= dax_errno_to_fault(err);

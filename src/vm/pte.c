@@ -129,19 +129,24 @@ static uint8_t claim_page(struct dax_region *r, uint64_t i)
 	}
 }
 
-/* Claim page @i only if nothing is mapped there. */
-static bool claim_if_none(struct dax_region *r, uint64_t i)
+/*
+ * Claim page @i only if nothing is mapped there, or with @or_ro a clean
+ * mapping of a block (a write span's page: the engine holds its entry,
+ * DIRTY, and the block is the same).
+ */
+static int claim_if_none(struct dax_region *r, uint64_t i, bool or_ro)
 {
 	uint8_t v = pte_get(r, i);
 
-	while ((v & DAX_PTE_STATE_MASK) == DAX_PTE_NONE) {
+	while ((v & DAX_PTE_STATE_MASK) == DAX_PTE_NONE ||
+	       (or_ro && (v & PTE_BITS) == DAX_PTE_RO)) {
 		if (atomic_compare_exchange_weak_explicit(
 			    &r->pte[i], &v,
 			    (uint8_t)((v & ~PTE_BITS) | DAX_PTE_BUSY),
 			    memory_order_seq_cst, memory_order_acquire))
-			return true;
+			return v & DAX_PTE_STATE_MASK; /* what it was */
 	}
-	return false;
+	return -1;
 }
 
 /* Record what an mmap of region pages [a, b] did to the mapping edges. */
@@ -194,10 +199,17 @@ static int map_pages(struct dax_vm_file *vf, struct dax_region *r, uint64_t a,
 	if (flags & DAX_VM_ZERO)
 		return sys_mmap(vf, page_addr(r, a), len, PROT_READ,
 				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	/*
+	 * A write span is populated: every page of it is about to be stored
+	 * to (write-around serves sequential writers), and one populate is
+	 * cheaper than a kernel fault per page.
+	 */
 	return sys_mmap(vf, page_addr(r, a), len,
 			PROT_READ | ((flags & DAX_VM_WRITE) ? PROT_WRITE : 0),
-			MAP_SHARED, vf->devfd,
-			vf->dev_offset + (block << DAX_PAGE_SHIFT));
+			MAP_SHARED | ((flags & DAX_VM_WRITE) && b > a
+					      ? MAP_POPULATE
+					      : 0),
+			vf->devfd, vf->dev_offset + (block << DAX_PAGE_SHIFT));
 }
 
 static uint8_t state_for(unsigned int flags)
@@ -292,13 +304,21 @@ static int reset_pages_hard(struct dax_vm_file *vf, struct dax_region *r,
 
 /*
  * Give back claims: page @i to @old, span pages [a, b] other than @i to
- * nothing mapped.
+ * nothing mapped, or to clean block mappings where bit k - @i of @ro is
+ * set (a write span claims those too, after @i only).
  */
 static void unclaim(struct dax_region *r, uint64_t a, uint64_t b, uint64_t i,
-		    uint8_t old)
+		    uint8_t old, uint64_t ro)
 {
-	for (uint64_t k = a; k <= b; k++)
-		pte_publish(r, k, k == i ? old & PTE_BITS : DAX_PTE_NONE);
+	for (uint64_t k = a; k <= b; k++) {
+		uint8_t s = DAX_PTE_NONE;
+
+		if (k == i)
+			s = old & PTE_BITS;
+		else if (k > i && k - i < 64 && (ro >> (k - i) & 1))
+			s = DAX_PTE_RO;
+		pte_publish(r, k, s);
+	}
 }
 
 /* A 4 KiB insert at region page @i, with the span cut to the region. */
@@ -307,7 +327,7 @@ static int insert_pte(struct dax_vm_file *vf, struct dax_region *r, uint64_t i,
 		      const struct dax_vm_span *span, bool *retry)
 {
 	uint8_t want = state_for(flags), old, os;
-	uint64_t a = i, b = i;
+	uint64_t a = i, b = i, ro = 0;
 	int err;
 
 	dax_vm_win_touch(r, i, i);
@@ -322,22 +342,32 @@ static int insert_pte(struct dax_vm_file *vf, struct dax_region *r, uint64_t i,
 		pte_publish(r, i, old & PTE_BITS);
 		return 0;
 	}
-	if (span && !(flags & DAX_VM_WRITE)) {
+	if (span) {
+		bool wr = flags & DAX_VM_WRITE;
 		uint64_t end = r->pgoff + r->nr_pages - 1;
 		uint64_t lo = (span->first > r->pgoff ? span->first : r->pgoff) -
 			      r->pgoff;
 		uint64_t hi = (span->last < end ? span->last : end) - r->pgoff;
 
 		dax_vm_win_touch(r, lo, hi);
-		while (a > lo && claim_if_none(r, a - 1))
+		if (wr && hi > i + 63)
+			hi = i + 63; /* the @ro mask's reach (spans are 16) */
+		while (!wr && a > lo && claim_if_none(r, a - 1, false) >= 0)
 			a--;
-		while (b < hi && claim_if_none(r, b + 1))
+		while (b < hi) {
+			int was = claim_if_none(r, b + 1, wr);
+
+			if (was < 0)
+				break;
 			b++;
+			if (was == DAX_PTE_RO)
+				ro |= (uint64_t)1 << (b - i);
+		}
 		if ((flags & DAX_VM_ZERO) && (a < i || b > i) &&
 		    atomic_load_explicit(span->gen, memory_order_seq_cst) !=
 			    span->gen_seen) {
 			/* A hole may have got a block: our page alone. */
-			unclaim(r, a, b, i, DAX_PTE_BUSY);
+			unclaim(r, a, b, i, DAX_PTE_BUSY, 0);
 			a = b = i;
 		}
 		if (!(flags & DAX_VM_ZERO))
@@ -345,7 +375,7 @@ static int insert_pte(struct dax_vm_file *vf, struct dax_region *r, uint64_t i,
 	}
 	err = map_pages(vf, r, a, b, block, flags);
 	if (err) {
-		unclaim(r, a, b, i, old);
+		unclaim(r, a, b, i, old, ro);
 		*retry = err == -ENOMEM;
 		return err;
 	}
@@ -354,6 +384,9 @@ static int insert_pte(struct dax_vm_file *vf, struct dax_region *r, uint64_t i,
 	for (uint64_t k = a; k <= b; k++)
 		pte_publish(r, k, want);
 	edges_after_mmap(r, a, b);
+	if (want == DAX_PTE_RW)
+		atomic_store_explicit(&r->next_write, b + 2,
+				      memory_order_relaxed);
 	return 0;
 }
 

@@ -101,6 +101,10 @@ int dax_vm_fault(struct dax_region *r, const void *addr, bool write)
 	vmf.flags = (write ? DAX_VMF_WRITE : 0) |
 		    ((r->flags & DAX_REGION_SHARED) ? DAX_VMF_SHARED : 0) |
 		    ((r->flags & DAX_REGION_SYNC) ? DAX_VMF_SYNC : 0);
+	/* A store where the last write span ended: a sequential writer. */
+	if (write && atomic_load_explicit(&r->next_write,
+					  memory_order_relaxed) == i + 1)
+		vmf.flags |= DAX_VMF_SEQ;
 	s = atomic_load_explicit(&r->pte[i], memory_order_relaxed);
 	if (write && (r->flags & DAX_REGION_SHARED) &&
 	    (s & DAX_PTE_STATE_MASK) == DAX_PTE_RO)

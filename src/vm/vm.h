@@ -98,6 +98,7 @@ struct dax_region {
 	_Atomic uint8_t *win;	/* nr_windows DAX_WIN_* */
 	uint64_t nr_windows;
 	atomic_long edges;	/* pages with DAX_PTE_EDGE */
+	_Atomic uint64_t next_write; /* page after the last write span + 1 */
 	struct dax_region *next; /* in vf's rmap, under vf->lock */
 	struct rcu_head rcu;
 	atomic_ulong faults, sigbus; /* per-region counters */

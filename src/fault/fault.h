@@ -94,10 +94,14 @@ struct dax_fs_ops {
 
 /*
  * A span: file pages [first, last] around the faulting page that the VM
- * may map in the same call, read-only, although their entries are not
- * locked (fault-around). For a block span, blocks are contiguous on the
- * device from @block at @first; for a zero span (DAX_VM_ZERO) all of it
- * was a hole when the engine asked the filesystem, after reading *@gen
+ * may map in the same call. Without DAX_VM_WRITE read-only, although their
+ * entries are not locked (fault-around). With DAX_VM_WRITE (write-around,
+ * pages from the faulting one on) writable: the caller holds every one of
+ * their entry locks and has tagged them DIRTY, and the VM may map them
+ * over a clean mapping of the same block too. For a block span, blocks
+ * are contiguous on the device from @block at @first; for a zero span
+ * (DAX_VM_ZERO) all of it was a hole when the engine asked the
+ * filesystem, after reading *@gen
  * into @gen_seen. The VM maps the span's other pages only where nothing
  * is mapped (never over a private copy or another mapping), and a zero
  * span only if *@gen still equals @gen_seen while it holds the region

@@ -78,7 +78,6 @@ static int fault_dirty(struct dax_fmap *f, struct dax_cursor *cur,
 
 struct write_around {
 	unsigned int nr;
-	bool was_empty;
 	struct dax_cursor cur[DAX_WRITE_AROUND - 1];
 };
 
@@ -98,7 +97,6 @@ static uint64_t write_around_lock(struct dax_fmap *f, struct write_around *wa,
 	if (end > pages - 1)
 		end = pages - 1;
 	wa->nr = 0;
-	wa->was_empty = false;
 	for (k = index + 1; k <= end; k++) {
 		struct dax_cursor *cur = &wa->cur[wa->nr];
 		uint64_t b = block + (k - index);
@@ -108,7 +106,6 @@ static uint64_t write_around_lock(struct dax_fmap *f, struct write_around *wa,
 		if (dax_entry_grab(&f->m, cur, DAX_GRAB_NOWAIT, &e))
 			break;
 		if (dax_entry_is_empty(e)) {
-			wa->was_empty = true;
 			e = dax_entry_update(&f->m, cur, pte_entry(b));
 		} else if (dax_entry_is_pmd(e) || dax_entry_is_zero(e) ||
 			   dax_entry_block(e) != b) {
@@ -243,12 +240,14 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 		}
 	} else if (dax_entry_is_zero(e) || dax_entry_is_empty(e) ||
 		   dax_entry_block(e) != block) {
-		if (dax_entry_is_zero(e) || write) {
+		if (dax_entry_is_zero(e) || dax_entry_is_empty(e)) {
 			/*
-			 * Hole fill (a ZERO entry), or a write to a page that
-			 * was a hole not long ago: a span may have put the
-			 * zero page here without an entry. Nobody may keep
-			 * it once the block is in use.
+			 * Hole fill (a ZERO entry), or a page getting its
+			 * block entry: a zero span may have put the zero page
+			 * here without an entry while it was a hole (and the
+			 * zap of whoever allocated may have failed). Nobody
+			 * may keep it once the page has a block entry: later
+			 * faults and mkwrite zap only for ZERO entries.
 			 */
 			err = f->vm->zap(f->vm_ctx, vmf->index, vmf->index,
 					 dax_entry_is_zero(e) ? DAX_ZAP_SHARED
@@ -275,8 +274,18 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 		/* Ask how far the run goes (no allocation: reads only). */
 		if (f->fs->iomap_begin(f->file, vmf->index, DAX_WRITE_AROUND,
 				       DAX_IOMAP_FAULT, &run) == 0) {
+			/*
+			 * Pages that get block entries here must show no zero
+			 * page anywhere (see above): zap first, and only if
+			 * that worked take them. No zero span can come back
+			 * over them: they have blocks, and hole_gen moved
+			 * when they got them.
+			 */
 			if (run.type == DAX_IOMAP_MAPPED &&
-			    run.block + (vmf->index - run.index) == block) {
+			    run.block + (vmf->index - run.index) == block &&
+			    run.index + run.nr > vmf->index + 1 &&
+			    !f->vm->zap(f->vm_ctx, vmf->index + 1,
+					run.index + run.nr - 1, DAX_ZAP_ZERO)) {
 				span.first = vmf->index;
 				span.block = block;
 				span.last = write_around_lock(f, &wa, vmf->index,
@@ -285,15 +294,6 @@ int dax_pte_fault(struct dax_fmap *f, const struct dax_vmf *vmf)
 				wspan = &span;
 			}
 			f->fs->iomap_end(f->file, &run);
-		}
-		if (wspan && wa.was_empty) {
-			/* Pages new to entries: see the hole fill above. */
-			err = f->vm->zap(f->vm_ctx, span.first + 1, span.last,
-					 DAX_ZAP_ZERO);
-			if (err) {
-				write_around_unlock(f, &wa);
-				goto end;
-			}
 		}
 	}
 	err = f->vm->insert(f->vm_ctx, vmf->region, vmf->index, 0, block,

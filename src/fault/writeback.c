@@ -26,6 +26,7 @@
  * shared by every writeback in progress (see writeback_one()).
  */
 #include <errno.h>
+#include <stdlib.h>
 
 #include "fault.h"
 #include "../index/rcu.h"
@@ -38,13 +39,16 @@
  * batch and one flush each run of contiguous blocks in it, so the system
  * calls grow with the number of dirty runs, not of pages.
  */
-#define WB_BATCH 64
+#define WB_BATCH 512	 /* a 2 MiB window of 4 KiB entries */
+#define WB_BATCH_SMALL 16 /* on the stack, if the big one cannot be had */
 
 struct wb_batch {
-	unsigned int nr;
+	unsigned int nr, max;
 	uint64_t first, next;	/* file pages [first, next) */
-	struct dax_cursor cur[WB_BATCH];
-	dax_entry_t e[WB_BATCH];
+	struct wb_slot {
+		struct dax_cursor cur;
+		dax_entry_t e;
+	} s[];
 };
 
 /* Flush the blocks of the batch, one call per contiguous run. */
@@ -53,7 +57,7 @@ static void wb_flush(struct dax_fmap *f, struct wb_batch *b)
 	uint64_t start = 0, nr = 0;
 
 	for (unsigned int i = 0; i < b->nr; i++) {
-		dax_entry_t e = b->e[i];
+		dax_entry_t e = b->s[i].e;
 		uint64_t n = (uint64_t)1 << dax_entry_order(e);
 
 		if (dax_entry_is_zero(e) || dax_entry_is_empty(e))
@@ -93,11 +97,14 @@ static int wb_batch_run(struct dax_fmap *f, struct wb_batch *b)
 	 * entry locks, and so returns only after the flush (clearing it
 	 * first let a second msync return early; found by the SPIN model).
 	 */
+	pthread_mutex_lock(&f->m.idx.lock);
 	for (unsigned int i = 0; i < b->nr; i++) {
-		dax_entry_tag_clear(&f->m, &b->cur[i], DAX_TAG_TOWRITE);
-		dax_entry_tag_clear(&f->m, &b->cur[i], DAX_TAG_DIRTY);
-		fault_stat(f, writeback);
+		dax_idx_tag_clear(&b->s[i].cur, DAX_TAG_TOWRITE);
+		dax_idx_tag_clear(&b->s[i].cur, DAX_TAG_DIRTY);
 	}
+	pthread_mutex_unlock(&f->m.idx.lock);
+	for (unsigned int i = 0; i < b->nr; i++)
+		fault_stat(f, writeback);
 	return 0;
 }
 
@@ -109,7 +116,7 @@ static int wb_batch_run(struct dax_fmap *f, struct wb_batch *b)
 static bool wb_batch_add(struct dax_fmap *f, struct wb_batch *b,
 			 uint64_t index, bool wait)
 {
-	struct dax_cursor *cur = &b->cur[b->nr];
+	struct dax_cursor *cur = &b->s[b->nr].cur;
 	dax_entry_t e;
 
 	dax_cursor_set(cur, index, 0);
@@ -117,7 +124,12 @@ static bool wb_batch_add(struct dax_fmap *f, struct wb_batch *b,
 			   DAX_GRAB_EXISTING | (wait ? 0 : DAX_GRAB_NOWAIT),
 			   &e))
 		return false;
-	if (!dax_entry_tag_get(&f->m, cur, DAX_TAG_TOWRITE) ||
+	/*
+	 * A peek, without the index lock, is enough: seen clear, the entry
+	 * was written back meanwhile (a writeback that tags it again after
+	 * this owes it itself); seen set, at worst one flush too many.
+	 */
+	if (!dax_idx_tag_get(cur, DAX_TAG_TOWRITE) ||
 	    (b->nr && dax_idx_entry_index(cur, e) != b->next)) {
 		/* Written back by someone else meanwhile, or not adjacent. */
 		if (!b->nr)
@@ -128,7 +140,7 @@ static bool wb_batch_add(struct dax_fmap *f, struct wb_batch *b,
 	}
 	if (!b->nr)
 		b->first = dax_idx_entry_index(cur, e);
-	b->e[b->nr++] = e;
+	b->s[b->nr++].e = e;
 	b->next = dax_idx_entry_index(cur, e) +
 		  ((uint64_t)1 << dax_entry_order(e));
 	return true;
@@ -145,14 +157,24 @@ static bool wb_batch_add(struct dax_fmap *f, struct wb_batch *b,
  */
 int dax_writeback(struct dax_fmap *f, uint64_t first, uint64_t last)
 {
-	struct wb_batch batch, *b = &batch;
+	char small[sizeof(struct wb_batch) +
+		   WB_BATCH_SMALL * sizeof(struct wb_slot)]
+		__attribute__((aligned(16)));
+	struct wb_batch *b;
 	uint64_t index = first;
 	int err = 0;
 
 	if (first > last)
 		return 0;
-	for (unsigned int i = 0; i < WB_BATCH; i++)
-		b->cur[i] = (struct dax_cursor){ .idx = &f->m.idx };
+	b = malloc(sizeof(*b) + WB_BATCH * sizeof(b->s[0]));
+	if (b) {
+		b->max = WB_BATCH;
+	} else {
+		b = (struct wb_batch *)small;
+		b->max = WB_BATCH_SMALL;
+	}
+	for (unsigned int i = 0; i < b->max; i++)
+		b->s[i].cur = (struct dax_cursor){ .idx = &f->m.idx };
 	pthread_mutex_lock(&f->m.idx.lock);
 	dax_idx_retag(&f->m.idx, first, last, DAX_TAG_DIRTY, DAX_TAG_TOWRITE,
 		      UINT64_MAX);
@@ -171,18 +193,20 @@ int dax_writeback(struct dax_fmap *f, uint64_t first, uint64_t last)
 		b->nr = 0;
 		b->next = index + 1;
 		if (wb_batch_add(f, b, index, true)) {
-			while (b->nr < WB_BATCH && b->next - 1 < last &&
+			while (b->nr < b->max && b->next - 1 < last &&
 			       b->next != 0 &&
 			       wb_batch_add(f, b, b->next, false))
 				;
 			if (wb_batch_run(f, b))
 				err = -ENOMEM;
 			for (unsigned int i = 0; i < b->nr; i++)
-				dax_entry_unlock(&f->m, &b->cur[i]);
+				dax_entry_unlock(&f->m, &b->s[i].cur);
 		}
 		if (b->next == 0 || b->next > last || b->next <= index)
 			break;
 		index = b->next;
 	}
+	if (b != (struct wb_batch *)small)
+		free(b);
 	return err;
 }

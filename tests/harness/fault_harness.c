@@ -428,7 +428,8 @@ bool th_block_durable(struct th_fs *fs, uint64_t block)
 	bool same;
 
 	if (!fs->durable) {
-		th_violation("th_block_durable() without th_fs_track_durable()");
+		th_violation("th_block_durable() needs "
+			     "th_fs_track_durable()");
 		return false;
 	}
 	pthread_mutex_lock(&fs->vm->lock);
@@ -629,16 +630,18 @@ static void check_span(uint64_t index, unsigned int order, uint64_t block,
 }
 
 /*
- * Map the other pages of @span around @index in @r, read-only, where
- * nothing is mapped, as the real VM does; a zero span only if no hole
- * got a block since the engine looked (hole_gen unchanged), checked here
- * under vm->lock as the real VM checks it under the region lock.
+ * Map the other pages of @span around @index in @r where nothing is
+ * mapped, as the real VM does: read-only, or with DAX_VM_WRITE (a write
+ * span: the engine holds those entries, DIRTY) writable, also over a
+ * read-only mapping of the same block. A zero span only if no hole got a
+ * block since the engine looked (hole_gen unchanged), checked here under
+ * vm->lock as the real VM checks it holding the pages it claimed.
  * Context: vm->lock held.
  */
 static void map_span(struct th_vm *vm, struct th_region *r, uint64_t index,
 		     unsigned int flags, const struct dax_vm_span *span)
 {
-	bool zero = flags & DAX_VM_ZERO;
+	bool zero = flags & DAX_VM_ZERO, writable = flags & DAX_VM_WRITE;
 	uint64_t last = span->last, n = 0;
 
 	atomic_fetch_add(&vm->spans, 1);
@@ -652,13 +655,24 @@ static void map_span(struct th_vm *vm, struct th_region *r, uint64_t index,
 		struct th_pte *pte = &r->ptes[p];
 		uint64_t b = zero ? 0 : span->block + (p - span->first);
 
-		if (p == index || pte->kind != TH_NONE)
+		if (p == index)
 			continue;
-		check_insert(vm, r, p, zero ? TH_ZERO : TH_BLOCK, b, false);
+		if (pte->kind != TH_NONE &&
+		    !(writable && pte->kind == TH_BLOCK && !pte->writable &&
+		      pte->block == b))
+			continue;
+		check_insert(vm, r, p, zero ? TH_ZERO : TH_BLOCK, b, writable);
+		if (pte->pmd) {
+			/* A 4 KiB mapping inside a 2 MiB one splits it. */
+			uint64_t pidx = p & DAX_PMD_MASK;
+
+			for (uint64_t i = 0; i < DAX_PMD_NR; i++)
+				if (pidx + i < vm->fs->max_pages)
+					r->ptes[pidx + i].pmd = 0;
+		}
 		pte->kind = zero ? TH_ZERO : TH_BLOCK;
 		pte->block = b;
-		pte->writable = 0;
-		pte->pmd = 0;
+		pte->writable = writable;
 		n++;
 	}
 	atomic_fetch_add(&vm->span_pages, n);
@@ -854,10 +868,11 @@ static int vm_zap(void *ctx, uint64_t first, uint64_t last, unsigned int what)
 				/* Unmapping part of a PMD splits it. */
 				uint64_t pidx = p & DAX_PMD_MASK;
 
-				for (uint64_t i = 0; i < DAX_PMD_NR &&
-						     pidx + i < vm->fs->max_pages;
-				     i++)
-					vm->regions[r].ptes[pidx + i].pmd = 0;
+				for (uint64_t i = 0; i < DAX_PMD_NR; i++)
+					if (pidx + i < vm->fs->max_pages)
+						vm->regions[r]
+							.ptes[pidx + i]
+							.pmd = 0;
 			}
 			pte_clear(pte);
 			cut--;
@@ -878,7 +893,8 @@ static int vm_mkclean(void *ctx, uint64_t first, uint64_t last)
 		last = vm->fs->max_pages - 1;
 	pthread_mutex_lock(&vm->lock);
 	for (int r = 0; r < vm->nr_regions; r++)
-		for (uint64_t p = first; vm->regions[r].shared && p <= last; p++)
+		for (uint64_t p = first; vm->regions[r].shared && p <= last;
+		     p++)
 			todo += vm->regions[r].ptes[p].kind == TH_BLOCK &&
 				vm->regions[r].ptes[p].writable;
 	fail = fail_now(vm, TH_VM_MKCLEAN, todo != 0);
@@ -1069,6 +1085,50 @@ int th_access(struct th_env *env, struct th_region *r, uint64_t index,
 }
 
 /*
+ * Check mapped page @p of region @r against the fs (@pages in the file)
+ * and the index (see th_check_quiescent); note in *@zero / *@writable if
+ * it shows the zero page or a writable block. Context: vm->lock held.
+ */
+static void quiescent_pte(struct th_env *env, int r, uint64_t p,
+			  uint64_t pages, int *zero, int *writable)
+{
+	struct th_fs *fs = &env->fs;
+	struct th_pte *pte = &env->vm.regions[r].ptes[p];
+	uint64_t owned = th_fs_block_of(fs, p);
+	unsigned long long page = p, block = pte->block;
+
+	if (p >= pages)
+		th_violation("region %d maps page %llu beyond EOF", r, page);
+	if (pte->kind == TH_BLOCK) {
+		if (owned != pte->block)
+			th_violation("region %d page %llu maps block %llu, "
+				     "file has %lld",
+				     r, page, block, (long long)owned);
+		if (pte->block >= fs->nr_blocks || !fs->used[pte->block])
+			th_violation("region %d page %llu maps block %llu, "
+				     "which is free",
+				     r, page, block);
+		if (pte->writable && !th_entry_dirty(&env->f, p))
+			th_violation("region %d page %llu writable, entry "
+				     "clean",
+				     r, page);
+		if (pte->writable)
+			*writable = r;
+	}
+	if (pte->kind == TH_ZERO) {
+		*zero = r;
+		if (pte->writable)
+			th_violation("region %d page %llu: writable zero page",
+				     r, page);
+		if (owned != TH_HOLE &&
+		    (owned >= fs->nr_blocks || !block_zeroed(fs, owned)))
+			th_violation("region %d page %llu: stale zero page "
+				     "over block %llu",
+				     r, page, (unsigned long long)owned);
+	}
+}
+
+/*
  * Check every mapping of every region against the fs and the index: none
  * beyond EOF; a block only where the file owns it, never a freed one; a
  * writable block only with a DIRTY entry; a zero page only over a hole or
@@ -1077,62 +1137,16 @@ int th_access(struct th_env *env, struct th_region *r, uint64_t index,
 void th_check_quiescent(struct th_env *env)
 {
 	struct th_vm *vm = &env->vm;
-	struct th_fs *fs = &env->fs;
+	uint64_t pages = size_pages(&env->fs);
 
 	pthread_mutex_lock(&vm->lock);
-	for (uint64_t p = 0; p < fs->max_pages; p++) {
-		uint64_t owned = th_fs_block_of(fs, p);
+	for (uint64_t p = 0; p < env->fs.max_pages; p++) {
 		int zero = -1, writable = -1;
 
-		for (int r = 0; r < vm->nr_regions; r++) {
-			struct th_pte *pte = &vm->regions[r].ptes[p];
-
-			if (pte->kind == TH_NONE)
-				continue;
-			if (p >= size_pages(fs))
-				th_violation("region %d maps page %llu beyond "
-					     "EOF",
-					     r, (unsigned long long)p);
-			if (pte->kind == TH_BLOCK) {
-				if (owned != pte->block)
-					th_violation("region %d page %llu maps "
-						     "block %llu, file has "
-						     "%lld",
-						     r, (unsigned long long)p,
-						     (unsigned long long)
-							     pte->block,
-						     (long long)owned);
-				if (pte->block >= fs->nr_blocks ||
-				    !fs->used[pte->block])
-					th_violation("region %d page %llu maps "
-						     "block %llu, which is "
-						     "free",
-						     r, (unsigned long long)p,
-						     (unsigned long long)
-							     pte->block);
-				if (pte->writable && !th_entry_dirty(&env->f, p))
-					th_violation("region %d page %llu "
-						     "writable, entry clean",
-						     r, (unsigned long long)p);
-				if (pte->writable)
-					writable = r;
-			}
-			if (pte->kind == TH_ZERO) {
-				zero = r;
-				if (pte->writable)
-					th_violation("region %d page %llu: "
-						     "writable zero page",
-						     r, (unsigned long long)p);
-				if (owned != TH_HOLE &&
-				    (owned >= fs->nr_blocks ||
-				     !block_zeroed(fs, owned)))
-					th_violation("region %d page %llu: "
-						     "stale zero page over "
-						     "block %llu",
-						     r, (unsigned long long)p,
-						     (unsigned long long)owned);
-			}
-		}
+		for (int r = 0; r < vm->nr_regions; r++)
+			if (vm->regions[r].ptes[p].kind != TH_NONE)
+				quiescent_pte(env, r, p, pages, &zero,
+					      &writable);
 		if (zero >= 0 && writable >= 0)
 			th_violation("page %llu: zero page in region %d, "
 				     "writable block in region %d",

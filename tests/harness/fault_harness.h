@@ -19,7 +19,9 @@
  *   - a writable mapping always has a DIRTY entry.
  *
  * The VM also maps fault-around spans (struct dax_vm_span) as the real
- * one does, and can be told to fail (th_vm_fail_set, th_vm_fail_next):
+ * one does (where nothing is mapped; a zero span only while hole_gen is
+ * unchanged; a write span writable, also over read-only mappings of its
+ * blocks), and can be told to fail (th_vm_fail_set, th_vm_fail_next):
  * a failed call leaves the state it would leave for real (a zap or
  * mkclean done for part of the range only), so the checks above catch an
  * engine that goes on as if it had succeeded.
@@ -131,7 +133,7 @@ struct th_vm {
 	unsigned int fail_one_in; /* 0: no random failures */
 	unsigned int fail_ops;	  /* TH_VM_OP() bits they may hit */
 	uint64_t fail_rng;
-	atomic_uint fail_next;	  /* TH_VM_OP() bits: fail the next call */
+	atomic_uint fail_next;	  /* TH_VM_OP() bits: fail next call */
 	atomic_ulong failed[TH_VM_NR_OPS]; /* failures injected */
 };
 

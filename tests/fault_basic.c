@@ -293,6 +293,45 @@ static void test_write(void)
 	env_teardown(&env);
 }
 
+/*
+ * Write-around: a store where the region's last write span ended (a
+ * sequential writer) makes the next pages of the block run writable in
+ * the same fault, each DIRTY first; random stores stay 4 KiB; the span
+ * stops where the run of blocks does.
+ */
+static void test_write_around(void)
+{
+	struct th_env env;
+	struct th_region *a;
+	unsigned long pte0;
+
+	env_setup(&env, NR_PAGES + 16, NR_PAGES * DAX_PAGE_SIZE);
+	a = th_region_add(&env, true, false, false);
+	CHECK_EQ(dax_allocate(&env.f, 0, 41 * DAX_PAGE_SIZE, true), 0);
+	pte0 = DAX_FAULT_STAT(&env.f, pte);
+	for (uint64_t p = 0; p <= 40; p++)
+		store(&env, a, p, 1, th_stamp(p, 1));
+	/* 0 alone, then 1-16, 17-32, 33-40 (the run ends at 40). */
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, pte) - pte0, 4);
+	for (uint64_t p = 0; p <= 40; p++) {
+		CHECK(a->ptes[p].writable);
+		CHECK(th_entry_dirty(&env.f, p));
+	}
+	CHECK(!th_entry_present(&env.f, 41));
+	CHECK_EQ(a->ptes[41].kind, TH_NONE);
+	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, writeback), 41);
+	/* Random stores (not where the last span ended): one page each. */
+	store(&env, a, 5, 2, th_stamp(5, 2));
+	store(&env, a, 20, 2, th_stamp(20, 2));
+	CHECK(th_entry_dirty(&env.f, 5) && th_entry_dirty(&env.f, 20));
+	CHECK(!th_entry_dirty(&env.f, 6) && !th_entry_dirty(&env.f, 21));
+	CHECK(!a->ptes[6].writable && !a->ptes[21].writable);
+	for (uint64_t p = 0; p <= 40; p++)
+		CHECK_EQ(load(&env, a, p, 1), th_stamp(p, 1));
+	env_teardown(&env);
+}
+
 static void test_hole_fill(void)
 {
 	struct th_env env;
@@ -747,6 +786,7 @@ int main(int argc, char **argv)
 	test_hole_read();
 	test_many_holes();
 	test_write();
+	test_write_around();
 	test_hole_fill();
 	test_private();
 	test_eof();

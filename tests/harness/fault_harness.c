@@ -719,6 +719,9 @@ static int vm_insert(void *ctx, void *region, uint64_t index,
 	}
 	if (span && !order)
 		map_span(vm, r, index, flags, span);
+	if (writable && !order)
+		atomic_store(&r->next_write,
+			     (span ? span->last : index) + 2);
 	pthread_mutex_unlock(&vm->lock);
 	atomic_fetch_add(&vm->inserts, 1);
 	return 0;
@@ -1004,6 +1007,7 @@ struct th_region *th_region_add(struct th_env *env, bool shared, bool sync,
 	r->shared = shared;
 	r->sync = sync;
 	r->huge = huge;
+	atomic_store(&r->next_write, 0);
 	return r;
 }
 
@@ -1072,7 +1076,10 @@ int th_access(struct th_env *env, struct th_region *r, uint64_t index,
 		vmf.index = index;
 		vmf.flags = (write ? DAX_VMF_WRITE : 0) |
 			    (r->shared ? DAX_VMF_SHARED : 0) |
-			    (r->sync ? DAX_VMF_SYNC : 0);
+			    (r->sync ? DAX_VMF_SYNC : 0) |
+			    (write && atomic_load(&r->next_write) == index + 1
+				     ? DAX_VMF_SEQ
+				     : 0);
 		if (write && present && block && r->shared)
 			ret = dax_mkwrite(&env->f, &vmf,
 					  pmd ? DAX_PMD_ORDER : 0);

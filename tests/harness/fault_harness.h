@@ -106,6 +106,11 @@ struct th_region {
 	int id;
 	bool shared, sync, huge;
 	struct th_pte *ptes; /* max_pages of them */
+	/*
+	 * As the real VM: one past the end of the last write span, + 1 (0:
+	 * none). A store there is sequential (DAX_VMF_SEQ: write-around).
+	 */
+	_Atomic uint64_t next_write;
 };
 
 /* The VM operations, for failure injection (TH_VM_OP() bits). */

@@ -27,14 +27,15 @@ command -v spin >/dev/null || { echo "run.sh: spin not found" >&2; exit 2; }
 
 # job NAME KIND "SPIN-DEFINES" PAN-ARGS...: build and run one verifier
 # (KIND safety or liveness); leaves pan.out in $tmp/NAME.
+# MAIN (default entry_lock.pml) names the model file.
 job() {
-	local name=$1 kind=$2 defs=$3 d=$tmp/$1
+	local name=$1 kind=$2 defs=$3 d=$tmp/$1 main=${MAIN:-entry_lock.pml}
 	shift 3
 	mkdir -p "$d"
 	cp "$here"/*.pml "$d"/
 	cd "$d"
 	# shellcheck disable=SC2086
-	if ! spin $defs -a entry_lock.pml >spin.out 2>&1; then
+	if ! spin $defs -a "$main" >spin.out 2>&1; then
 		cp spin.out pan.out
 		return 0
 	fi
@@ -44,11 +45,11 @@ job() {
 		$CC $CFLAGS -w -DNFAIR=3 -o pan pan.c >cc.out 2>&1
 	fi || { cp cc.out pan.out; return 0; }
 	./pan "$@" >pan.out 2>&1 || true
-	if [ -n "$TRAILS" ] && [ -f entry_lock.pml.trail ]; then
+	if [ -n "$TRAILS" ] && [ -f "$main.trail" ]; then
 		mkdir -p "$TRAILS"
-		cp entry_lock.pml.trail "$TRAILS/$name.trail"
+		cp "$main.trail" "$TRAILS/$name.trail"
 		# shellcheck disable=SC2086
-		spin $defs -t -p -g entry_lock.pml >"$TRAILS/$name.txt" 2>&1 || true
+		spin $defs -t -p -g "$main" >"$TRAILS/$name.txt" 2>&1 || true
 	fi
 }
 
@@ -84,6 +85,12 @@ add wb-towrite-first safety "-DSCEN_WB -DWB2 -DFSYNC_CHECK -DBUG_WB_TOWRITE_FIRS
 add wb-towrite-first-rest safety "-DSCEN_WB -DWB2 -DBUG_WB_TOWRITE_FIRST" $SAFE
 add wb-towrite-first-live liveness "-DSCEN_WB -DWB2 -DBUG_WB_TOWRITE_FIRST" $LIVE
 add wb-towrite-first-one safety "-DSCEN_WB -DFSYNC_CHECK -DBUG_WB_TOWRITE_FIRST" $SAFE
+# the zero-span protocol (zero_span.pml)
+MAIN=zero_span.pml add zs-safety safety "" $SAFE
+for b in BUMP_BEFORE NO_GEN_CHECK LOOK_ZERO_ONLY ZAP_UNLOCKED; do
+	MAIN=zero_span.pml add "zs-$(echo "$b" | tr 'A-Z_' 'a-z-')" safety \
+		"-DBUG_$b" $SAFE
+done
 # observations
 add wb-dirty-first safety "-DSCEN_WB -DFSYNC_CHECK -DWB_DIRTY_FIRST" $SAFE
 add wb2-dirty-first safety "-DSCEN_WB -DWB2 -DFSYNC_CHECK -DWB_DIRTY_FIRST" $SAFE
@@ -167,6 +174,13 @@ rejected wb-towrite-first "wb-towrite-first: two msyncs, safety" "$FSYNC"
 holds wb-towrite-first-rest "wb-towrite-first: two msyncs (mutex, end states, no lost wake-up, durability)"
 holds wb-towrite-first-live "wb-towrite-first: two msyncs, liveness"
 holds wb-towrite-first-one "wb-towrite-first: one msync, every property"
+
+echo "== zero spans (zero_span.pml: hole_gen against allocation)"
+STALE='^assertion violated .*data&&'
+ok zs-safety "zero span vs allocation and write(2): no zero page over data"
+for n in bump-before no-gen-check look-zero-only zap-unlocked; do
+	rejected "zs-$n" "zs-$n: safety" "$STALE"
+done
 
 echo "== observations (do not affect the exit status; see README)"
 get wb-dirty-first

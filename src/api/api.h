@@ -10,7 +10,11 @@
  *
  * References: each handle and each mapping holds one reference on its
  * fstate; an fstate holds the inode reference. pool->lock protects the
- * reference counts and the fstate list. Lock order: pool->lock -> fs
+ * reference counts and the fstate list. A fault runs inside an RCU
+ * read-side critical section from the moment it finds its region (the
+ * SIGSEGV handler, udax_prefault), and holds no reference: so the last
+ * put waits for a grace period before it frees the fstate (index, inode
+ * reference). Lock order: pool->lock -> fs
  * locks. pool->lock is never held across a fault or I/O.
  */
 #ifndef UDAX_API_API_H
@@ -24,6 +28,7 @@
 #include "../fault/fault.h"
 #include "../fs/fs.h"
 #include "../vm/vm.h"
+#include "../index/rcu.h"
 
 struct dax_fstate {
 	struct udax_pool *pool;

@@ -165,8 +165,8 @@ void dax_fstate_put(struct dax_fstate *fst)
 	struct dax_fstate **pp;
 
 	pthread_mutex_lock(&pool->lock);
-	pool->users--;
 	if (--fst->refs) {
+		pool->users--;
 		pthread_mutex_unlock(&pool->lock);
 		return;
 	}
@@ -186,11 +186,25 @@ void dax_fstate_put(struct dax_fstate *fst)
 	 * lost). The kernel writes a DAX inode's dirty entries back before
 	 * it evicts the inode. No region is left, so nothing is mapped.
 	 */
+	/*
+	 * A fault that found one of the file's regions before it was
+	 * unmapped may still run in the engine on this state (inside its
+	 * RCU read-side critical section, holding no reference): wait for
+	 * it to finish before anything goes. Such a fault maps nothing any
+	 * more (its region is gone); whatever it allocated stays the file's
+	 * and whatever it tagged is written back below. Then free at once,
+	 * so an unlinked file's blocks are free when udax_close returns.
+	 */
+	dax_rcu_synchronize();
 	dax_writeback(&fst->fmap, 0, UINT64_MAX);
 	dax_fmap_destroy(&fst->fmap);
 	pthread_mutex_destroy(&fst->vf.lock);
 	dax_fs_iput(pool->fs, fst->ip);
 	free(fst);
+	/* Only now may udax_pool_close() take the filesystem away. */
+	pthread_mutex_lock(&pool->lock);
+	pool->users--;
+	pthread_mutex_unlock(&pool->lock);
 }
 
 /* ---- pools ---- */

@@ -90,4 +90,17 @@ static inline void dax_rcu_before_free(void)
 /* Wait for every callback queued so far to have run (tests, teardown). */
 void dax_rcu_barrier(void);
 
+/*
+ * Wait until every read-side critical section that began before the call
+ * has ended. Context: not inside one.
+ */
+static inline void dax_rcu_synchronize(void)
+{
+	dax_rcu_thread_online();
+	urcu_memb_synchronize_rcu();
+#ifdef UDAX_TSAN
+	__tsan_acquire(&dax_rcu_tsan_sync);
+#endif
+}
+
 #endif /* UDAX_INDEX_RCU_H */

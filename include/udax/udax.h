@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/stat.h>
+#include <signal.h>
 #include <sys/types.h>
 
 #ifdef __cplusplus
@@ -160,6 +161,37 @@ int udax_fstat(struct udax_file *file, struct stat *st);
  */
 int udax_mmap(struct udax_file *file, void *addr_hint, size_t len, int prot,
 	      int flags, uint64_t offset, void **addrp);
+
+/*
+ * Signals. udax serves faults on its mappings from a SIGSEGV handler it
+ * installs at the first udax_mmap(), keeping the one installed before for
+ * every other fault. A program that installs its own SIGSEGV handler
+ * after that must give udax first look: call udax_handle_fault() at the
+ * top of its handler (it returns 1 if the fault was udax's: served, or a
+ * SIGBUS queued to the thread; 0 if not: handle it yourself) and say so
+ * once with udax_set_fault_chaining(1); otherwise udax_mmap() fails with
+ * -EBUSY and a line on stderr. A thread must not block SIGSEGV while it
+ * touches udax pages (the kernel then kills the process). A fault on a
+ * udax page from a signal handler that interrupted a udax call on the
+ * same thread is not served: it gets SIGBUS and a line on stderr (udax
+ * may hold locks there). The handler runs on an alternate signal stack
+ * (SA_ONSTACK) if the thread has one; SIGSTKSZ is enough.
+ */
+int udax_handle_fault(int sig, siginfo_t *info, void *ucontext);
+int udax_set_fault_chaining(int on);
+
+/*
+ * fork(). A child forked while the parent has a pool open or a udax
+ * mapping inherits the mappings but not a usable udax: there, every udax
+ * call returns -EPERM at once (its copy of the filesystem and
+ * engine would corrupt the pool), a fault on a udax page not mapped
+ * before fork, or a store to one mapped read-only, raises SIGBUS (with a
+ * line on stderr), and pages already mapped stay shared with the parent
+ * as the kernel shares them: a store to a page the parent had writable
+ * reaches the parent's file, and the parent's next msync flushes it.
+ * fork followed by exec (system(), posix_spawn) is unaffected, and so is
+ * a child forked while no pool was open and no mapping left.
+ */
 
 /* udax_munmap() - unmap a whole mapping made by udax_mmap(). */
 int udax_munmap(void *addr, size_t len);

@@ -52,6 +52,7 @@ struct udax_file {
 	int oflags;
 };
 
+bool dax_api_chaining(void);
 int dax_fstate_get(struct udax_pool *pool, struct dax_inode *ip,
 		   struct dax_fstate **fstp);
 void dax_fstate_put(struct dax_fstate *fst);

@@ -34,6 +34,7 @@ static bool can_write(const struct udax_file *file)
 ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
 		   uint64_t offset)
 {
+	DAX_API_ENTER();
 	struct dax_fmap *f;
 	size_t done = 0;
 	char *bounce;
@@ -62,7 +63,8 @@ ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
 			break;
 		}
 		/* No lock held: faults on a udax buffer are fine here. */
-		memcpy((char *)buf + done, bounce, (size_t)got);
+		DAX_API_OUTSIDE(memcpy((char *)buf + done, bounce,
+				       (size_t)got));
 		done += (size_t)got;
 		if ((size_t)got < n)
 			break;
@@ -74,6 +76,7 @@ ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
 ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
 		    uint64_t offset)
 {
+	DAX_API_ENTER();
 	struct dax_fmap *f;
 	size_t done = 0;
 	char *bounce;
@@ -96,7 +99,7 @@ ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
 		size_t n = len - done < BOUNCE_SIZE ? len - done : BOUNCE_SIZE;
 		ssize_t put;
 
-		memcpy(bounce, (const char *)buf + done, n);
+		DAX_API_OUTSIDE(memcpy(bounce, (const char *)buf + done, n));
 		put = dax_write(f, bounce, n, offset + done);
 		if (put <= 0) {
 			if (!done && put < 0) {
@@ -115,6 +118,7 @@ ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
 
 int udax_ftruncate(struct udax_file *file, uint64_t size)
 {
+	DAX_API_ENTER();
 	if (!file)
 		return -EINVAL;
 	if (!can_write(file))
@@ -127,6 +131,7 @@ int udax_ftruncate(struct udax_file *file, uint64_t size)
 int udax_fallocate(struct udax_file *file, int mode, uint64_t offset,
 		   uint64_t len)
 {
+	DAX_API_ENTER();
 	struct dax_fmap *f;
 
 	if (!file || !len || offset + len < offset)
@@ -148,6 +153,7 @@ int udax_fallocate(struct udax_file *file, int mode, uint64_t offset,
 
 int udax_fsync(struct udax_file *file)
 {
+	DAX_API_ENTER();
 	int err;
 
 	if (!file)
@@ -160,6 +166,7 @@ int udax_fsync(struct udax_file *file)
 
 int udax_fstat(struct udax_file *file, struct stat *st)
 {
+	DAX_API_ENTER();
 	if (!file || !st)
 		return -EINVAL;
 	dax_inode_stat(file->fst->ip, st);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/mman.h>
+#include <stdio.h>
 #include <sys/mman.h>
 
 #include "api.h"
@@ -16,6 +17,7 @@
 int udax_mmap(struct udax_file *file, void *addr_hint, size_t len, int prot,
 	      int flags, uint64_t offset, void **addrp)
 {
+	DAX_API_ENTER();
 	int type = flags & (MAP_SHARED | MAP_PRIVATE);
 	unsigned int rflags = 0;
 	struct dax_region *r;
@@ -48,6 +50,20 @@ int udax_mmap(struct udax_file *file, void *addr_hint, size_t len, int prot,
 		rflags |= DAX_REGION_SHARED;
 	if (flags & MAP_SYNC)
 		rflags |= DAX_REGION_SYNC;
+	err = dax_vm_init();
+	if (err)
+		return err;
+	if (!dax_api_chaining() && !dax_vm_handler_installed()) {
+		/*
+		 * Someone replaced udax's SIGSEGV handler: faults on the new
+		 * mapping would never reach udax. Say so rather than map.
+		 */
+		fprintf(stderr, "udax: SIGSEGV is not handled by udax (a "
+				"handler was installed after it); call "
+				"udax_handle_fault() from yours and declare it "
+				"with udax_set_fault_chaining(1)\n");
+		return -EBUSY;
+	}
 	dax_fstate_ref(file->fst);
 	err = dax_vm_map(&file->fst->vf, addr_hint, pages << DAX_PAGE_SHIFT,
 			 prot, rflags, offset >> DAX_PAGE_SHIFT, &r);
@@ -79,6 +95,7 @@ static struct dax_region *region_get(const void *addr, struct dax_fstate **fstp)
 
 int udax_munmap(void *addr, size_t len)
 {
+	DAX_API_ENTER();
 	struct dax_fstate *fst;
 	struct dax_region *r;
 	int err;
@@ -102,6 +119,7 @@ int udax_munmap(void *addr, size_t len)
 
 int udax_msync(void *addr, size_t len, int flags)
 {
+	DAX_API_ENTER();
 	struct dax_fstate *fst;
 	struct dax_region *r;
 	uint64_t first, last;
@@ -130,6 +148,7 @@ int udax_msync(void *addr, size_t len, int flags)
 
 int udax_prefault(void *addr, size_t len, int write)
 {
+	DAX_API_ENTER();
 	char *p = (char *)((uintptr_t)addr & ~(DAX_PAGE_SIZE - 1));
 	char *end = (char *)addr + len;
 	int err = 0;

@@ -211,6 +211,7 @@ void dax_fstate_put(struct dax_fstate *fst)
 
 static int pool_alloc(struct dax_dev *dev, struct udax_pool **poolp)
 {
+	dax_vm_fork_guard_init();
 	struct udax_pool *pool = calloc(1, sizeof(*pool));
 	int err;
 
@@ -223,12 +224,14 @@ static int pool_alloc(struct dax_dev *dev, struct udax_pool **poolp)
 		return err;
 	}
 	pthread_mutex_init(&pool->lock, NULL);
+	atomic_fetch_add(&dax_vm_live, 1);
 	*poolp = pool;
 	return 0;
 }
 
 int udax_pool_create(const char *path, uint64_t size, struct udax_pool **poolp)
 {
+	DAX_API_ENTER();
 	struct dax_dev *dev;
 	int err;
 
@@ -249,6 +252,7 @@ int udax_pool_create(const char *path, uint64_t size, struct udax_pool **poolp)
 
 int udax_pool_open(const char *path, int flags, struct udax_pool **poolp)
 {
+	DAX_API_ENTER();
 	struct dax_dev *dev;
 	int err;
 
@@ -265,6 +269,7 @@ int udax_pool_open(const char *path, int flags, struct udax_pool **poolp)
 
 int udax_pool_close(struct udax_pool *pool)
 {
+	DAX_API_ENTER();
 	if (!pool)
 		return -EINVAL;
 	pthread_mutex_lock(&pool->lock);
@@ -277,6 +282,7 @@ int udax_pool_close(struct udax_pool *pool)
 	dax_dev_close(&pool->dev);
 	pthread_mutex_destroy(&pool->lock);
 	free(pool);
+	atomic_fetch_sub(&dax_vm_live, 1);
 	return 0;
 }
 
@@ -289,6 +295,7 @@ static void report_nothing(void *ctx, const char *problem)
 int udax_pool_fsck(const char *path,
 		   void (*report)(void *ctx, const char *problem), void *ctx)
 {
+	DAX_API_ENTER();
 	struct dax_dev *dev;
 	int err;
 
@@ -328,6 +335,7 @@ static int check_name(const char *name)
 int udax_open(struct udax_pool *pool, const char *name, int oflags,
 	      mode_t mode, struct udax_file **filep)
 {
+	DAX_API_ENTER();
 	int acc = oflags & O_ACCMODE, err;
 	struct dax_inode *ip = NULL;
 	struct dax_fstate *fst;
@@ -376,6 +384,7 @@ int udax_open(struct udax_pool *pool, const char *name, int oflags,
 
 int udax_close(struct udax_file *file)
 {
+	DAX_API_ENTER();
 	if (!file)
 		return -EINVAL;
 	dax_fstate_put(file->fst);
@@ -385,6 +394,7 @@ int udax_close(struct udax_file *file)
 
 int udax_unlink(struct udax_pool *pool, const char *name)
 {
+	DAX_API_ENTER();
 	int err;
 
 	if (!pool)
@@ -398,6 +408,7 @@ int udax_unlink(struct udax_pool *pool, const char *name)
 int udax_list(struct udax_pool *pool,
 	      int (*fn)(void *ctx, const char *name, uint64_t size), void *ctx)
 {
+	DAX_API_ENTER();
 	if (!pool || !fn)
 		return -EINVAL;
 	return dax_fs_readdir(pool->fs, fn, ctx);

@@ -52,6 +52,7 @@ static void add_process(struct udax_stats *st)
 
 int udax_file_stats(struct udax_file *file, struct udax_stats *st)
 {
+	DAX_API_ENTER();
 	if (!file || !st)
 		return -EINVAL;
 	memset(st, 0, sizeof(*st));
@@ -62,6 +63,7 @@ int udax_file_stats(struct udax_file *file, struct udax_stats *st)
 
 int udax_set_map_budget(uint64_t maps)
 {
+	DAX_API_ENTER();
 	if (maps > (uint64_t)1 << 40)
 		return -EINVAL;
 	return dax_vm_set_budget((long)maps);
@@ -77,6 +79,7 @@ static int count_file(void *ctx, const char *name, uint64_t size)
 
 int udax_pool_stats(struct udax_pool *pool, struct udax_stats *st)
 {
+	DAX_API_ENTER();
 	struct dax_fs_stats fss;
 
 	if (!pool || !st)

@@ -482,6 +482,7 @@ int dax_vm_map(struct dax_vm_file *vf, void *hint, uint64_t len, int prot,
 	/* The mapping thread will fault first: register it with RCU here. */
 	dax_rcu_thread_online();
 	dax_vm_maps_add(1); /* the reservation */
+	atomic_fetch_add(&dax_vm_live, 1);
 	pthread_mutex_lock(&vf->lock);
 	r->next = vf->regions;
 	vf->regions = r;
@@ -492,6 +493,7 @@ int dax_vm_map(struct dax_vm_file *vf, void *hint, uint64_t len, int prot,
 		vf->regions = r->next;
 		pthread_mutex_unlock(&vf->lock);
 		dax_vm_maps_add(-1);
+		atomic_fetch_sub(&dax_vm_live, 1);
 		goto fail;
 	}
 	*rp = r;
@@ -548,5 +550,6 @@ int dax_vm_unmap(struct dax_region *r)
 	atomic_store(&r->edges, 0);
 	pthread_rwlock_unlock(&r->lock);
 	dax_call_rcu(&r->rcu, region_free_rcu);
+	atomic_fetch_sub(&dax_vm_live, 1);
 	return 0;
 }

@@ -153,12 +153,96 @@ static void raise_sigbus(void *addr)
 		SIGBUS, &info);
 }
 
-static void segv_handler(int sig, siginfo_t *si, void *uctx)
+volatile int dax_vm_forked;
+__thread int dax_vm_depth;
+static pthread_once_t fork_once = PTHREAD_ONCE_INIT;
+
+/* One line on stderr, async-signal-safe. */
+static void say(const char *msg)
 {
-	int saved_errno = errno;
+	ssize_t n = write(STDERR_FILENO, msg, strlen(msg));
+
+	(void)n;
+}
+
+atomic_long dax_vm_live; /* open pools + regions */
+
+static void fork_child(void)
+{
+	/*
+	 * A child of a process with no pool open and no mapping left has no
+	 * udax state to misuse: it may open pools of its own.
+	 */
+	if (atomic_load_explicit(&dax_vm_live, memory_order_relaxed) > 0)
+		dax_vm_forked = 1;
+}
+
+static void fork_guard_install(void)
+{
+	pthread_atfork(NULL, NULL, fork_child);
+}
+
+/*
+ * dax_vm_fork_guard_init() - from the first pool or mapping on: a forked
+ * child is marked, so that it never runs the parent's engine or
+ * filesystem (copies of them, with locks maybe held by threads that do
+ * not exist in the child, and an allocator that would hand out the
+ * parent's blocks again).
+ */
+void dax_vm_fork_guard_init(void)
+{
+	pthread_once(&fork_once, fork_guard_install);
+}
+
+/*
+ * Is @addr on a udax region? In a forked child without RCU (one thread:
+ * nothing is freed there, and liburcu's state is the parent's); else
+ * under a read-side critical section (they nest) if the thread is
+ * registered: a thread inside udax is.
+ */
+static bool is_udax_addr(const void *addr)
+{
+	bool hit;
+
+	if (dax_vm_forked || !dax_rcu_thread_registered)
+		return dax_vm_forked && dax_vm_find(addr) != NULL;
+	urcu_memb_read_lock();
+	hit = dax_vm_find(addr) != NULL;
+	urcu_memb_read_unlock();
+	return hit;
+}
+
+/*
+ * dax_vm_handle_fault() - the fault handler's work: true if @si was a
+ * fault on a udax page, served (the access is retried) or turned into a
+ * SIGBUS queued to the thread; false if it is not udax's.
+ * Context: the SIGSEGV handler, or an application's handler chaining to
+ * udax (udax_handle_fault).
+ */
+bool dax_vm_handle_fault(int sig, siginfo_t *si, void *uctx)
+{
 	struct dax_region *r;
 	int err = 0;
 
+	if (sig != SIGSEGV || !si)
+		return false;
+	if (dax_vm_forked) {
+		if (!is_udax_addr(si->si_addr))
+			return false;
+		say("udax: fault on a udax page in a forked child: SIGBUS "
+		    "(only pages mapped before fork are usable there)\n");
+		raise_sigbus(si->si_addr);
+		return true;
+	}
+	if (dax_vm_depth > 0) {
+		if (!is_udax_addr(si->si_addr))
+			return false;
+		say("udax: fault on a udax page while this thread is inside "
+		    "udax (from a signal handler?): SIGBUS\n");
+		raise_sigbus(si->si_addr);
+		return true;
+	}
+	dax_vm_depth++;
 	dax_rcu_read_lock();
 	r = dax_vm_find(si->si_addr);
 	if (r) {
@@ -169,11 +253,31 @@ static void segv_handler(int sig, siginfo_t *si, void *uctx)
 				   fault_is_write(uctx, r, i));
 	}
 	dax_rcu_read_unlock();
+	dax_vm_depth--;
 	if (!r || err == -EACCES)
-		chain(sig, si, uctx);
-	else if (err)
+		return false;
+	if (err)
 		raise_sigbus(si->si_addr);
+	return true;
+}
+
+static void segv_handler(int sig, siginfo_t *si, void *uctx)
+{
+	int saved_errno = errno;
+
+	if (!dax_vm_handle_fault(sig, si, uctx))
+		chain(sig, si, uctx);
 	errno = saved_errno;
+}
+
+/* Is SIGSEGV still handled by udax's handler? */
+bool dax_vm_handler_installed(void)
+{
+	struct sigaction cur;
+
+	if (sigaction(SIGSEGV, NULL, &cur))
+		return false;
+	return (cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == segv_handler;
 }
 
 static void install(void)
@@ -204,6 +308,7 @@ static void install(void)
  */
 int dax_vm_init(void)
 {
+	dax_vm_fork_guard_init();
 	pthread_once(&install_once, install);
 	return install_error;
 }

@@ -57,6 +57,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -134,6 +135,47 @@ int dax_vm_unmap(struct dax_region *r);
 struct dax_region *dax_vm_find(const void *addr);
 int dax_vm_fault(struct dax_region *r, const void *addr, bool write);
 bool dax_vm_overlaps(const void *addr, uint64_t len);
+
+/*
+ * Process semantics (sigsegv.c). dax_vm_forked: this process is a child
+ * forked while its parent had a pool open or a mapping (dax_vm_live);
+ * every udax call fails with -EPERM and a
+ * fault on a udax page that is not mapped gets SIGBUS (the parent's engine
+ * state is a stale copy here). dax_vm_depth: how deep the thread is in
+ * udax code that may hold locks (API calls, the fault handler); a fault
+ * on a udax page that arrives while it is not 0 (a signal handler that
+ * interrupted udax touched a udax page) gets SIGBUS and a line on stderr
+ * rather than a deadlock.
+ */
+extern volatile int dax_vm_forked;
+extern atomic_long dax_vm_live; /* open pools + live regions */
+extern __thread int dax_vm_depth __attribute__((tls_model("initial-exec")));
+void dax_vm_fork_guard_init(void);
+bool dax_vm_handle_fault(int sig, siginfo_t *si, void *uctx);
+bool dax_vm_handler_installed(void);
+
+static inline int dax_vm_api_enter(void)
+{
+	dax_vm_depth++;
+	atomic_signal_fence(memory_order_seq_cst);
+	return 0;
+}
+
+static inline void dax_vm_api_leave(int *scope)
+{
+	(void)scope;
+	atomic_signal_fence(memory_order_seq_cst);
+	dax_vm_depth--;
+}
+
+/*
+ * At the top of every public call: count the thread as inside udax until
+ * the call returns, and refuse at once in a forked child.
+ */
+#define DAX_API_ENTER()                                                        	int dax_api_scope __attribute__((cleanup(dax_vm_api_leave), unused)) = 		dax_vm_api_enter();                                            	if (__builtin_expect(dax_vm_forked, 0))                               	return -EPERM
+
+/* Around a copy to or from a user buffer with no udax lock held. */
+#define DAX_API_OUTSIDE(stmt)                                                  	do {                                                                   		dax_vm_api_leave(NULL);                                        		stmt;                                                          		dax_vm_api_enter();                                            	} while (0)
 
 /* The mapping budget (region.c). */
 int dax_vm_set_budget(long budget);

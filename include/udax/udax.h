@@ -203,12 +203,34 @@ int udax_munmap(void *addr, size_t len);
 int udax_msync(void *addr, size_t len, int flags);
 
 /*
- * udax_prefault() - populate [@addr, @addr + @len) of a udax mapping, for
- * writing if @write, as accesses would, so that the range can be handed
- * to a system call (the kernel cannot fault udax pages in).
+ * System calls. The kernel cannot fault udax pages in: a system call
+ * given a buffer in a udax mapping (read(2) into it, write(2) from it,
+ * ...) fails with EFAULT where a page of the buffer is not mapped the way
+ * the call needs it: for reading from the buffer, mapped at all; for
+ * writing into it, mapped writable. udax_prefault() maps [@addr, @addr +
+ * @len) as accesses would (for writing if @write). What it mapped stays
+ * until one of: udax_munmap; truncate or punch hole over it; a block
+ * replacing a zero page (a store, write(2) or fallocate filling a hole
+ * read before); the split of a 2 MiB zero mapping; udax reclaiming the
+ * 2 MiB window under the mapping budget (udax_set_map_budget); and, for
+ * write access only, writeback (msync, fsync, the close of the last
+ * handle) making the page read-only again. Writeback never revokes read
+ * access. So a system call can still meet EFAULT after a prefault when
+ * another thread does one of these meanwhile: udax_retry_efault() runs a
+ * call, prefaulting first and again after each EFAULT.
  * Errors: -EFAULT (not a udax mapping, or beyond EOF), -EACCES, -ENOMEM.
  */
 int udax_prefault(void *addr, size_t len, int write);
+
+/*
+ * udax_retry_efault() - prefault [@buf, @buf + @len) (for writing if
+ * @write: the call stores into it), then return @call(@arg); while the
+ * call fails with EFAULT (returns -1 with errno EFAULT, or -EFAULT),
+ * prefault and call again, up to 16 times.
+ * Return: what @call returned last, or the prefault's -errno.
+ */
+ssize_t udax_retry_efault(ssize_t (*call)(void *arg), void *arg, void *buf,
+			  size_t len, int write);
 
 /* ---- statistics ---- */
 

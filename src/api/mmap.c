@@ -175,3 +175,24 @@ int udax_prefault(void *addr, size_t len, int write)
 	}
 	return err;
 }
+
+ssize_t udax_retry_efault(ssize_t (*call)(void *arg), void *arg, void *buf,
+			  size_t len, int write)
+{
+	ssize_t ret = -EFAULT;
+
+	if (!call || (!buf && len))
+		return -EINVAL;
+	for (int tries = 0; tries < 16; tries++) {
+		int err = len ? udax_prefault(buf, len, write) : 0;
+
+		if (err)
+			return err;
+		/* Outside udax while the call runs: its faults are ours. */
+		errno = 0;
+		ret = call(arg);
+		if (!(ret == -EFAULT || (ret == -1 && errno == EFAULT)))
+			return ret;
+	}
+	return ret;
+}

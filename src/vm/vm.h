@@ -90,7 +90,7 @@ struct dax_region {
 	char *addr;		/* first byte */
 	uint64_t len;		/* bytes, a multiple of 4 KiB */
 	uint64_t pgoff;		/* file page at @addr */
-	uint64_t nr_pages;
+	_Atomic uint64_t nr_pages; /* 0 once unmapped (under r->lock) */
 	int prot;		/* PROT_READ, PROT_WRITE */
 	unsigned int flags;	/* DAX_REGION_* */
 	struct dax_vm_file *vf;

@@ -771,34 +771,46 @@ static int vm_mkclean(void *ctx, uint64_t first, uint64_t last)
  * Context: r->lock exclusive (by trylock, from the reclaimer).
  * Return: true if something was reset.
  */
+static inline bool mapped_not_private(struct dax_region *r, uint64_t i)
+{
+	uint8_t s = pte_state(r, i);
+
+	return s != DAX_PTE_NONE && s != DAX_PTE_PRIVATE;
+}
+
 bool dax_vm_reset_window(struct dax_region *r, uint64_t w)
 {
 	uint64_t ws, we, a, b;
 	bool done = false, left = false;
 
 	dax_vm_window_pages(r, w, &ws, &we);
+	/*
+	 * Widen to the mappings that cross the window's ends: while the page
+	 * outside is mapped (not a private copy) and no mapping may begin
+	 * at the edge. Bounded by the size of a mapping (a span is at most
+	 * 2 MiB), never by the region.
+	 */
 	a = ws;
-	while (a > 0 && !(pte_get(r, a) & DAX_PTE_EDGE))
+	while (a > 0 && mapped_not_private(r, a) &&
+	       mapped_not_private(r, a - 1) && !(pte_get(r, a) & DAX_PTE_EDGE))
 		a--;
 	b = we;
-	while (b + 1 < r->nr_pages && !(pte_get(r, b + 1) & DAX_PTE_EDGE))
+	while (b + 1 < r->nr_pages && mapped_not_private(r, b) &&
+	       mapped_not_private(r, b + 1) &&
+	       !(pte_get(r, b + 1) & DAX_PTE_EDGE))
 		b++;
+	/* Reset each run of mapped pages; reservation and copies stay. */
 	for (uint64_t i = a; i <= b;) {
 		uint64_t j = i;
 
-		if (pte_state(r, i) == DAX_PTE_PRIVATE) {
+		if (!mapped_not_private(r, i)) {
 			i++;
 			continue;
 		}
-		while (j + 1 <= b && pte_state(r, j + 1) != DAX_PTE_PRIVATE)
+		while (j + 1 <= b && mapped_not_private(r, j + 1))
 			j++;
-		/* Nothing but reservation in [i, j]: leave it. */
-		for (uint64_t k = i; k <= j; k++)
-			if (pte_state(r, k) != DAX_PTE_NONE) {
-				if (!reset_pages(r->vf, r, i, j))
-					done = true;
-				break;
-			}
+		if (!reset_pages(r->vf, r, i, j))
+			done = true;
 		i = j + 1;
 	}
 	for (uint64_t k = ws; k <= we && !left; k++)

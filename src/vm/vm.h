@@ -37,8 +37,8 @@
  * set it) and, if it would go over, reclaims: a clock over the 2 MiB
  * windows of all regions resets cold windows to the reservation (never a
  * private copy; a DIRTY page keeps its tag: its data is on the device and
- * writeback still flushes it), widened to the nearest mapping boundaries
- * so a reset never splits a mapping.
+ * writeback still flushes it), widened over the mappings that cross the
+ * window's ends up to their edges, so a reset splits no mapping it knows.
  *
  * Locks: r->lock is a writer-preferring rwlock. Inserts and mkwrite take
  * it shared, claim the pages they map by compare-and-swap of their state

@@ -261,7 +261,7 @@ static bool region_has_private(struct dax_region *r)
 }
 
 /*
- * dax_vm_reset_region() - the last resort of a zap or mkclean that the
+ * reset_region() - the last resort of a zap or mkclean that the
  * kernel refused: one mmap of the reservation over all of @r, which
  * replaces every mapping inside it and so needs no new one. Refused for a
  * region holding private copies (their data would go). Every page faults

@@ -226,19 +226,16 @@ bool dax_vm_handle_fault(int sig, siginfo_t *si, void *uctx)
 
 	if (sig != SIGSEGV || !si)
 		return false;
-	if (dax_vm_forked) {
+	if (dax_vm_forked || dax_vm_depth > 0) {
+		/* Not served here: the engine must not run (see vm.h). */
 		if (!is_udax_addr(si->si_addr))
 			return false;
-		say("udax: fault on a udax page in a forked child: SIGBUS "
-		    "(only pages mapped before fork are usable there)\n");
-		raise_sigbus(si->si_addr);
-		return true;
-	}
-	if (dax_vm_depth > 0) {
-		if (!is_udax_addr(si->si_addr))
-			return false;
-		say("udax: fault on a udax page while this thread is inside "
-		    "udax (from a signal handler?): SIGBUS\n");
+		say(dax_vm_forked
+			    ? "udax: fault on a udax page in a forked child: "
+			      "SIGBUS (only pages mapped before fork are usable "
+			      "there)\n"
+			    : "udax: fault on a udax page while this thread is "
+			      "inside udax (from a signal handler?): SIGBUS\n");
 		raise_sigbus(si->si_addr);
 		return true;
 	}

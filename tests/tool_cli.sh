@@ -2,10 +2,13 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # tool_cli.sh UDAX - the udax command-line tool, end to end: every
-# subcommand on a real pool, --json output, --help, and each error case
-# (missing pool, corrupt pool, foreign file, bad size, name too long,
-# unknown command, wrong arguments, pool in use) giving exit status 1
-# and one clear line on stderr.
+# subcommand on a real pool, --json output (parsed by python3 for every
+# command, with hostile names), --help, --version, `--`, and each error
+# case (missing pool, corrupt, truncated or foreign file, bad size, name
+# too long or with a '/', unknown command, wrong arguments, pool in use,
+# a full pool) giving exit status 1 and one clear line on stderr. That
+# get never destroys a host file (a failed get, the pool as destination)
+# and put never loses the old copy (a full pool).
 set -u
 udax=$1
 dir=$(mktemp -d "${TMPDIR:-/tmp}/udax-cli.XXXXXX")
@@ -49,6 +52,31 @@ expect() { # expect NAME PATTERN: the last command's stdout matches
 	fi
 }
 
+# The last command's stdout is exactly one JSON value.
+isjson() { # isjson NAME [PYTHON-EXPR on v [ARGS]]: and the expression is true
+	local name=$1 expr=${2:-True}
+	shift 2 2>/dev/null || shift
+	if python3 -c 'import json,sys
+v = json.load(open(sys.argv[1]))
+sys.exit(0 if eval(sys.argv[2]) else 1)' "$dir/out" "$expr" "$@" 2>"$dir/pyerr"; then
+		pass=$((pass + 1))
+	else
+		echo "FAIL $name: not JSON or not ($expr): $(head -c 300 "$dir/out") $(tail -n 1 "$dir/pyerr")"
+		fail=$((fail + 1))
+	fi
+}
+
+check() { # check NAME CMD...: a shell condition
+	local name=$1
+	shift
+	if "$@"; then
+		pass=$((pass + 1))
+	else
+		echo "FAIL $name"
+		fail=$((fail + 1))
+	fi
+}
+
 head -c 300000 /dev/urandom >"$dir/host"
 
 ok help "$udax" --help
@@ -79,7 +107,7 @@ expect fsck "clean"
 ok fsck-json "$udax" --json fsck "$pool"
 expect fsck-json '"result":"clean"'
 ok stats "$udax" stats "$pool"
-expect stats "1 files"
+expect stats "1 file,"
 ok rm "$udax" rm "$pool" blob
 ok ls-empty "$udax" --json ls "$pool"
 expect ls-empty '^\[\]$'
@@ -108,14 +136,127 @@ err corrupt "corrupt" "$udax" ls "$dir/bad.pool"
 st=$?
 if [ $st -eq 1 ] && grep -q "CORRUPT" "$dir/out"; then pass=$((pass + 1)); else
 	echo "FAIL fsck-corrupt: exit $st: $(head -c 300 "$dir/out")"; fail=$((fail + 1)); fi
+"$udax" --json fsck "$dir/bad.pool" >"$dir/out" 2>"$dir/err"
+check fsck-json-corrupt-exit [ $? -eq 1 ]
+isjson fsck-json-corrupt 'v["result"] == "corrupt" and len(v["problems"]) == v["problem_count"] > 0'
 
-# A pool held open by another process.
-"$udax" demo "$dir/busy.pool" >/dev/null 2>&1 &
+# ---- get never destroys a host file ----
+ok put-again "$udax" put "$pool" "$dir/host" blob
+printf 'keep me\n' >"$dir/keep.txt"
+err get-nosuch "no file 'nosuch'" "$udax" get "$pool" nosuch "$dir/keep.txt"
+check get-nosuch-kept grep -qx 'keep me' "$dir/keep.txt"
+err get-bad-pool "cannot open pool" "$udax" get "$dir/nope.pool" blob "$dir/keep.txt"
+check get-bad-pool-kept grep -qx 'keep me' "$dir/keep.txt"
+size_before=$(stat -c %s "$pool")
+err get-onto-pool "the pool itself" "$udax" get "$pool" blob "$pool"
+ln -s "$pool" "$dir/link.pool"
+err get-onto-symlink "the pool itself" "$udax" get "$pool" blob "$dir/link.pool"
+ln "$pool" "$dir/hard.pool"
+err get-onto-hardlink "the pool itself" "$udax" get "$pool" blob "$dir/hard.pool"
+err get-stdout-pool "the pool itself" sh -c "'$udax' get '$pool' blob - >>'$pool'"
+rm -f "$dir/hard.pool"
+check get-pool-kept [ "$(stat -c %s "$pool")" = "$size_before" ]
+ok get-pool-fsck "$udax" fsck "$pool"
+check get-no-temp [ -z "$(find "$dir" -name '.udax-get-*')" ]
+ok get-stdout sh -c "'$udax' get '$pool' blob - >'$dir/stdout'"
+ok get-stdout-same cmp "$dir/host" "$dir/stdout"
+chmod 600 "$dir/keep.txt"
+ok get-replace "$udax" get "$pool" blob "$dir/keep.txt"
+ok get-replace-same cmp "$dir/host" "$dir/keep.txt"
+check get-replace-mode [ "$(stat -c %a "$dir/keep.txt")" = 600 ]
+mkdir "$dir/sub"
+ok get-into-dir "$udax" get "$pool" blob "$dir/sub"
+ok get-into-dir-same cmp "$dir/host" "$dir/sub/blob"
+
+# ---- put into a full pool keeps the old copy ----
+small=$dir/small.pool
+ok mkfs-small "$udax" mkfs "$small" 8M
+head -c 100000 /dev/urandom >"$dir/old"
+head -c 12000000 /dev/urandom >"$dir/big"
+ok put-old "$udax" put "$small" "$dir/old" a
+err put-full "no space left in the pool (need 11.4 MiB, free" "$udax" put "$small" "$dir/big" a
+ok put-full-kept sh -c "'$udax' cat '$small' a | cmp - '$dir/old'"
+err put-full-new "no space left in the pool (need" "$udax" put "$small" "$dir/big" b
+# From a pipe the size is unknown: the writes fill the pool and fail.
+err put-pipe-new "no space left in the pool (need more than" sh -c "cat '$dir/big' | '$udax' put '$small' - c"
+ok put-full-ls "$udax" --json ls "$small"
+isjson put-full-nothing-left 'len(v) == 1 and v[0]["name"] == "a"'
+ok put-full-fsck "$udax" fsck "$small"
+ok put-stdin sh -c "'$udax' put '$small' - d <'$dir/old'"
+ok put-stdin-same sh -c "'$udax' cat '$small' d | cmp - '$dir/old'"
+err put-slash "pool file names cannot contain '/'" "$udax" put "$small" "$dir/old" a/b
+err put-empty-name "cannot be empty" "$udax" put "$small" "$dir/old" ''
+err put-pool-itself "the pool itself" "$udax" put "$small" "$small" x
+
+# ---- messages ----
+err mkfs-empty "the pool path is empty" "$udax" mkfs '' 8M
+cp "$small" "$dir/trunc.pool"
+truncate -s 1M "$dir/trunc.pool"
+err truncated "the pool file is truncated" "$udax" ls "$dir/trunc.pool"
+head -c 100 /dev/zero >"$dir/tiny.pool"
+err tiny "too short to be a udax pool" "$udax" ls "$dir/tiny.pool"
+ok stats-plural "$udax" stats "$small"
+expect stats-plural ": 2 files,"
+ok version "$udax" --version
+expect version "^udax [0-9]*\.[0-9]*\.[0-9]* (library [0-9.]*)$"
+ok version-json "$udax" --json --version
+isjson version-json '"version" in v and "library" in v'
+err misplaced-opt "does not apply" "$udax" ls --force "$pool"
+
+# ---- hostile names: --, plain escaping, JSON ----
+hp=$dir/hostile.pool
+ok mkfs-json "$udax" --json mkfs "$hp" 16M
+isjson mkfs-json 'v["size"] == 16 << 20'
+names=(-lead $'new\nline' $'\xff\xfe' 'q"uote' 'back\slash' $'tab\there' $'esc\e[31m')
+for n in "${names[@]}"; do
+	ok "put-json:$n" "$udax" --json put -- "$hp" "$dir/old" "$n"
+	isjson "put-json:$n" 'v["bytes"] == 100000'
+	ok "stat-json:$n" "$udax" --json stat -- "$hp" "$n"
+	isjson "stat-json:$n" 'v["size"] == 100000'
+	ok "truncate-json:$n" "$udax" --json truncate -- "$hp" "$n" 50000
+	isjson "truncate-json:$n" 'v["size"] == 50000'
+	ok "punch-json:$n" "$udax" --json punch -- "$hp" "$n" 0 8K
+	isjson "punch-json:$n" 'v["offset"] == 0 and v["length"] == 8192'
+	ok "get-json:$n" "$udax" --json get -- "$hp" "$n" "$dir/hostile.out"
+	isjson "get-json:$n" 'v["bytes"] == 50000'
+done
+err dash-name "unknown option '-lead'" "$udax" stat "$hp" -lead
+ok dash-name-stat "$udax" stat "$hp" -- -lead
+ok ls-plain "$udax" ls "$hp"
+check ls-plain-lines [ "$(wc -l <"$dir/out")" -eq ${#names[@]} ]
+expect ls-plain-newline 'new\\nline$'
+expect ls-plain-bytes '\\377\\376$'
+expect ls-plain-esc 'esc\\033\[31m$'
+expect ls-plain-backslash 'back\\\\slash$'
+check ls-plain-no-esc-byte [ "$(tr -cd '\033' <"$dir/out" | wc -c)" -eq 0 ]
+ok ls-json "$udax" --json ls "$hp"
+isjson ls-json-names 'sorted(bytes.fromhex(e["name_hex"]) if "name_hex" in e else e["name"].encode() for e in v) == sorted(n.encode("utf-8", "surrogateescape") for n in sys.argv[3:])' "${names[@]}"
+isjson ls-json-hex '[e for e in v if e.get("name_hex") == "fffe"][0]["name"] == "\ufffd\ufffd"'
+for n in "${names[@]}"; do
+	ok "rm-json:$n" "$udax" --json rm -- "$hp" "$n"
+	isjson "rm-json:$n" 'v["removed"] is True and v["freed"] > 0'
+done
+ok ls-json-empty "$udax" --json ls "$hp"
+isjson ls-json-empty 'v == []'
+ok stats-json "$udax" --json stats "$hp"
+isjson stats-json 'v["files"] == 0 and "faults_pte" not in v and v["free_bytes"] > 0'
+ok fsck-json-clean "$udax" --json fsck "$hp"
+isjson fsck-json-clean 'v["result"] == "clean" and v["problems"] == []'
+err cat-json-error "no file 'ghost'" "$udax" --json cat "$hp" ghost
+isjson cat-json-error '"ghost" in v["error"] and v["command"] == "cat"'
+err ls-json-error "cannot open pool" "$udax" --json ls "$dir/nope.pool"
+isjson ls-json-error '"error" in v'
+
+# A pool held open by another process (its demo output: JSON).
+"$udax" --json demo "$dir/busy.pool" >"$dir/demo.json" 2>&1 &
 demo=$!
 for _ in $(seq 1 100); do [ -e "$dir/busy.pool" ] && break; sleep 0.05; done
 sleep 0.3
 err busy "in use by another process" "$udax" ls "$dir/busy.pool"
 wait $demo
+check demo-exit [ $? -eq 0 ]
+cp "$dir/demo.json" "$dir/out"
+isjson demo-json 'v["pass"] is True and v["faults"]["pte"] > 0'
 
 echo "tool_cli: $pass passed, $fail failed"
 [ $fail -eq 0 ]

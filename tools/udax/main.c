@@ -5,27 +5,83 @@
  * Each subcommand is a function taking its own arguments (after options
  * are removed). Output is for people by default, JSON with --json. Exit
  * status 0 on success, 1 with one line on stderr on any error.
+ *
+ * What the tool must never do is destroy data it was not asked to: get
+ * writes a temporary file beside the destination and renames it into
+ * place only once it is complete and fsynced; put writes a new pool file
+ * and, when complete and fsynced, renames it over the old one
+ * (udax_rename), so a full pool keeps the old copy. Every result is
+ * checked; a failure undoes what the command had begun (cli.cleanup).
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 
+/* Options a command accepts (struct command.opts). */
+#define OPT_READ_ONLY 0x1 /* -r, --read-only */
+#define OPT_REPAIR 0x2	  /* --repair */
+#define OPT_FORCE 0x4	  /* -f, --force */
+#define OPT_QUICK 0x8	  /* -q, --quick */
+
 struct command {
 	const char *name;
 	const char *args;
 	const char *help;
-	int nargs; /* exact number of positional arguments, -1: any */
+	int min_args, max_args; /* positional arguments */
+	unsigned int opts;	/* OPT_* it accepts */
 	int (*fn)(int argc, char **argv);
 };
 
-static const struct command *find_command(const char *name);
+static unsigned int opts; /* OPT_* given */
 
 /* ---- helpers ---- */
+
+static void first_problem(void *ctx, const char *problem)
+{
+	char *why = ctx;
+
+	if (!*why)
+		snprintf(why, 256, "%s", problem);
+}
+
+/*
+ * Why @path did not open as a pool (-EINVAL from the library means
+ * "not a pool" for anything from an empty file to a foreign one): look at
+ * the file's size, then let fsck name the first problem.
+ */
+static void __attribute__((noreturn)) die_pool(const char *path, int err)
+{
+	unsigned long long want, have;
+	char why[256] = "";
+	struct stat st;
+
+	if (err == -EINVAL && !stat(path, &st) && S_ISREG(st.st_mode) &&
+	    st.st_size < 4096)
+		die("cannot open pool '%s': the file is %lld byte%s long, too "
+		    "short to be a udax pool (truncated?)",
+		    shown(path), (long long)st.st_size,
+		    plural((uint64_t)st.st_size));
+	if (err == -EINVAL)
+		udax_pool_fsck(path, first_problem, why);
+	if (sscanf(why, "superblock: filesystem has %llu blocks, the device "
+			"only %llu",
+		   &want, &have) == 2)
+		die("cannot open pool '%s': the pool file is truncated: its "
+		    "filesystem has %llu blocks of 4 KiB, the file only %llu",
+		    shown(path), want, have);
+	if (*why)
+		die("cannot open pool '%s': not a udax pool (%s)", shown(path),
+		    shown(why));
+	die("cannot open pool '%s': %s", shown(path), pool_error(err));
+}
 
 static struct udax_pool *open_pool(const char *path)
 {
@@ -33,7 +89,7 @@ static struct udax_pool *open_pool(const char *path)
 	int err = udax_pool_open(path, 0, &pool);
 
 	if (err)
-		die("cannot open pool '%s': %s", path, pool_error(err));
+		die_pool(path, err);
 	return pool;
 }
 
@@ -45,19 +101,57 @@ static void close_pool(struct udax_pool *pool)
 		die_err(err, "closing the pool");
 }
 
+/* A pool file name given by the user: say what is wrong with it. */
+static void check_name(const char *name)
+{
+	if (!*name)
+		die("pool file names cannot be empty");
+	if (strchr(name, '/'))
+		die("pool file names cannot contain '/': '%s'", shown(name));
+	if (strlen(name) > 255)
+		die("name too long (the limit is 255 bytes): '%.40s...'",
+		    shown(name));
+}
+
+static struct udax_file *open_file_mode(struct udax_pool *pool,
+					const char *name, int flags, mode_t mode)
+{
+	struct udax_file *f;
+	int err;
+
+	check_name(name);
+	err = udax_open(pool, name, flags, mode, &f);
+	if (err == -ENOENT)
+		die("no file '%s' in the pool", shown(name));
+	if (err == -EUCLEAN)
+		die("the file '%s' is damaged (run udax fsck)", shown(name));
+	if (err == -ENOSPC)
+		die("no space left in the pool for a new file (no free inode)");
+	if (err)
+		die_err(err, "cannot open '%s'", shown(name));
+	return f;
+}
+
 static struct udax_file *open_file(struct udax_pool *pool, const char *name,
 				   int flags)
 {
-	struct udax_file *f;
-	int err = udax_open(pool, name, flags, 0644, &f);
+	return open_file_mode(pool, name, flags, 0644);
+}
 
-	if (err == -ENAMETOOLONG)
-		die("name too long (the limit is 255 bytes): '%.40s...'", name);
-	if (err == -ENOENT)
-		die("no file '%s' in the pool", name);
+static void close_file(struct udax_file *f, const char *name)
+{
+	int err = udax_close(f);
+
 	if (err)
-		die_err(err, "cannot open '%s'", name);
-	return f;
+		die_err(err, "closing '%s'", shown(name));
+}
+
+static void file_stat(struct udax_file *f, const char *name, struct stat *st)
+{
+	int err = udax_fstat(f, st);
+
+	if (err)
+		die_err(err, "stat '%s'", shown(name));
 }
 
 static uint64_t size_arg(const char *s, const char *what)
@@ -67,72 +161,137 @@ static uint64_t size_arg(const char *s, const char *what)
 	if (parse_size(s, &v))
 		die("invalid %s '%s' (use a number with an optional K, M, G "
 		    "or T suffix)",
-		    what, s);
+		    what, shown(s));
 	return v;
+}
+
+/* Is @st the file (or device) that holds the pool at @pool_path? */
+static bool is_pool(const char *pool_path, const struct stat *st)
+{
+	struct stat ps;
+
+	return !stat(pool_path, &ps) && ps.st_dev == st->st_dev &&
+	       ps.st_ino == st->st_ino;
+}
+
+/*
+ * SIGINT, SIGTERM, SIGHUP during a copy: the copy loop sees the flag and
+ * dies, so the cleanup removes what was half written. No SA_RESTART, so
+ * a read from a terminal or pipe returns EINTR instead of blocking on.
+ */
+static volatile sig_atomic_t interrupted;
+
+static void on_interrupt(int sig)
+{
+	interrupted = sig;
+}
+
+static void catch_interrupts(void)
+{
+	static const int sigs[] = { SIGINT, SIGTERM, SIGHUP };
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_interrupt;
+	sigemptyset(&sa.sa_mask);
+	for (size_t i = 0; i < sizeof(sigs) / sizeof(sigs[0]); i++)
+		if (sigaction(sigs[i], &sa, NULL))
+			die_err(-errno, "sigaction");
+}
+
+static void check_interrupted(void)
+{
+	if (interrupted)
+		die("interrupted by signal %d; nothing was changed",
+		    (int)interrupted);
+}
+
+/* Six random letters and digits for a temporary name. */
+static void random_suffix(char *out)
+{
+	static const char set[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+	unsigned char r[6];
+
+	if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+		/* No entropy yet: unique enough with O_EXCL and retries. */
+		unsigned long v = (unsigned long)getpid() ^
+				  (unsigned long)(now_sec() * 1e9);
+
+		for (int i = 0; i < 6; i++, v /= 37)
+			r[i] = (unsigned char)(v + (unsigned long)i * 7);
+	}
+	for (int i = 0; i < 6; i++)
+		out[i] = set[r[i] % 36];
+	out[6] = '\0';
 }
 
 /* ---- subcommands ---- */
 
+#define POOL_MIN (4ULL << 20)
+
 static int cmd_mkfs(int argc, char **argv)
 {
-	uint64_t size = size_arg(argv[1], "size");
+	uint64_t size;
 	struct udax_pool *pool;
 	char buf[32];
 	int err;
 
-	(void)argc;
+	if (!*argv[0])
+		die("the pool path is empty");
+	if (argc < 2)
+		die("expected POOL SIZE (see udax mkfs --help)");
+	size = size_arg(argv[1], "size");
+	if (size < POOL_MIN)
+		die("size %s is too small (the minimum is 4M)", shown(argv[1]));
 	err = udax_pool_create(argv[0], size, &pool);
 	if (err == -EEXIST)
-		die("'%s' already exists", argv[0]);
-	if (err == -EINVAL)
-		die("size %s is too small (the minimum is 4M)", argv[1]);
+		die("'%s' already exists", shown(argv[0]));
 	if (err)
-		die_err(err, "cannot create pool '%s'", argv[0]);
+		die_err(err, "cannot create pool '%s'", shown(argv[0]));
 	close_pool(pool);
 	if (cli.json) {
 		json_begin();
-		json_str("pool", argv[0]);
+		json_name("pool", argv[0]);
 		json_u64("size", size);
 		json_end();
 	} else {
-		printf("created pool %s (%s)\n", argv[0],
-		       human_size(size, buf, sizeof(buf)));
+		fprintf(cli.out, "created pool %s (%s)\n", shown(argv[0]),
+			human_size(size, buf, sizeof(buf)));
 	}
 	return 0;
 }
 
-struct ls_ctx {
-	int n;
-};
-
 static int ls_one(void *arg, const char *name, uint64_t size)
 {
-	struct ls_ctx *c = arg;
-
-	if (cli.json)
-		printf("%s{\"name\":\"%s\",\"size\":%llu}", c->n ? "," : "",
-		       name, (unsigned long long)size);
-	else
-		printf("%12llu  %s\n", (unsigned long long)size, name);
-	c->n++;
+	(void)arg;
+	if (cli.json) {
+		json_obj(NULL);
+		json_name("name", name);
+		json_u64("size", size);
+		json_obj_end();
+	} else {
+		fprintf(cli.out, "%12llu  %s\n", (unsigned long long)size,
+			shown(name));
+	}
 	return 0;
 }
 
 static int cmd_ls(int argc, char **argv)
 {
 	struct udax_pool *pool = open_pool(argv[0]);
-	struct ls_ctx c = { 0 };
 	int err;
 
 	(void)argc;
 	if (cli.json)
-		printf("[");
-	err = udax_list(pool, ls_one, &c);
-	if (cli.json)
-		printf("]\n");
-	close_pool(pool);
+		json_arr(NULL);
+	err = udax_list(pool, ls_one, NULL);
 	if (err)
 		die_err(err, "listing");
+	if (cli.json) {
+		json_arr_end();
+		fputc('\n', cli.out);
+	}
+	close_pool(pool);
 	return 0;
 }
 
@@ -144,47 +303,123 @@ static int cmd_stat(int argc, char **argv)
 	char buf[32];
 
 	(void)argc;
-	udax_fstat(f, &st);
-	udax_close(f);
+	file_stat(f, argv[1], &st);
+	close_file(f, argv[1]);
 	close_pool(pool);
 	if (cli.json) {
 		json_begin();
-		json_str("name", argv[1]);
+		json_name("name", argv[1]);
 		json_u64("size", (uint64_t)st.st_size);
 		json_u64("allocated", (uint64_t)st.st_blocks * 512);
 		json_u64("mode", st.st_mode & 07777);
 		json_end();
 	} else {
-		printf("name:      %s\n", argv[1]);
-		printf("size:      %llu (%s)\n", (unsigned long long)st.st_size,
-		       human_size((uint64_t)st.st_size, buf, sizeof(buf)));
-		printf("allocated: %s\n",
-		       human_size((uint64_t)st.st_blocks * 512, buf,
-				  sizeof(buf)));
-		printf("mode:      %04o\n", st.st_mode & 07777);
+		fprintf(cli.out, "name:      %s\n", shown(argv[1]));
+		fprintf(cli.out, "size:      %llu (%s)\n",
+			(unsigned long long)st.st_size,
+			human_size((uint64_t)st.st_size, buf, sizeof(buf)));
+		fprintf(cli.out, "allocated: %s\n",
+			human_size((uint64_t)st.st_blocks * 512, buf,
+				   sizeof(buf)));
+		fprintf(cli.out, "mode:      %04o\n", st.st_mode & 07777);
 	}
 	return 0;
 }
 
 #define COPY_CHUNK ((size_t)1 << 20)
 
-static int cmd_put(int argc, char **argv)
-{
-	int fd = open(argv[1], O_RDONLY);
+/* A put in progress: what to undo if it fails. */
+struct put_state {
 	struct udax_pool *pool;
 	struct udax_file *f;
+	const char *tmp; /* the pool name being written */
+};
+
+/* Remove the partial copy; the pool's other files are untouched. */
+static void put_cleanup(void *ctx)
+{
+	struct put_state *p = ctx;
+	int err = 0;
+
+	if (p->f)
+		err = udax_close(p->f);
+	if (!err && p->tmp)
+		err = udax_unlink(p->pool, p->tmp);
+	if (!err)
+		err = udax_pool_close(p->pool);
+	if (err)
+		fprintf(stderr,
+			"udax put: could not remove the partial copy '%s' "
+			"(%s): remove it with udax rm\n",
+			shown(p->tmp ? p->tmp : ""), strerror(-err));
+}
+
+static void __attribute__((noreturn)) die_nospace(uint64_t need, bool exact,
+						  uint64_t free_bytes)
+{
+	char a[32], b[32];
+
+	die("no space left in the pool (need %s%s, free %s)",
+	    exact ? "" : "more than ", human_size(need, a, sizeof(a)),
+	    human_size(free_bytes, b, sizeof(b)));
+}
+
+static int cmd_put(int argc, char **argv)
+{
+	const char *host = argv[1], *name = argv[2];
+	bool from_stdin = !strcmp(host, "-"), replace = false;
+	struct put_state ps = { 0 };
+	struct udax_stats pst;
 	struct progress pr;
-	struct stat st;
-	uint64_t off = 0;
+	struct stat st, old;
+	uint64_t off = 0, free_bytes;
+	mode_t mode = 0644;
 	char *buf;
+	int fd, err;
 
 	(void)argc;
+	check_name(name);
+	fd = from_stdin ? 0 : open(host, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		die_err(-errno, "cannot open host file '%s'", argv[1]);
+		die_err(-errno, "cannot open host file '%s'", shown(host));
 	if (fstat(fd, &st))
-		die_err(-errno, "stat '%s'", argv[1]);
-	pool = open_pool(argv[0]);
-	f = open_file(pool, argv[2], O_RDWR | O_CREAT | O_TRUNC);
+		die_err(-errno, "stat '%s'", shown(host));
+	if (S_ISDIR(st.st_mode))
+		die("'%s' is a directory", shown(host));
+	if (is_pool(argv[0], &st))
+		die("'%s' is the pool itself", shown(host));
+	ps.pool = open_pool(argv[0]);
+	pool_stats(ps.pool, &pst);
+	free_bytes = pst.pool_free_blocks * 4096;
+
+	err = udax_open(ps.pool, name, O_RDONLY, 0, &ps.f);
+	if (!err) {
+		replace = true;
+		file_stat(ps.f, name, &old);
+		mode = old.st_mode & 07777;
+		close_file(ps.f, name);
+		ps.f = NULL;
+	} else if (err != -ENOENT && err != -EUCLEAN) {
+		die_err(err, "cannot open '%s'", shown(name));
+	}
+	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > free_bytes)
+		die_nospace((uint64_t)st.st_size, true, free_bytes);
+
+	/*
+	 * A new name is written in place and removed if the put fails; an
+	 * existing one is replaced only by a complete copy.
+	 */
+	if (replace)
+		ps.f = open_file(ps.pool, name, O_RDWR | O_TRUNC);
+	else
+		ps.f = open_file_mode(ps.pool, name,
+				      O_RDWR | O_CREAT | O_EXCL, mode);
+	if (!replace)
+		ps.tmp = name;
+	cli.cleanup = put_cleanup;
+	cli.cleanup_ctx = &ps;
+	catch_interrupts();
+
 	buf = malloc(COPY_CHUNK);
 	if (!buf)
 		die("out of memory");
@@ -192,40 +427,50 @@ static int cmd_put(int argc, char **argv)
 	for (;;) {
 		ssize_t n = read(fd, buf, COPY_CHUNK), w;
 
+		check_interrupted();
+		if (n < 0 && errno == EINTR)
+			continue;
 		if (n < 0)
-			die_err(-errno, "reading '%s'", argv[1]);
+			die_err(-errno, "reading '%s'", shown(host));
 		if (!n)
 			break;
-		w = udax_pwrite(f, buf, (size_t)n, off);
-		if (w == -ENOSPC)
-			die("the pool is full after %llu bytes",
-			    (unsigned long long)off);
-		if (w != n)
-			die_err(w < 0 ? (int)w : -EIO, "writing '%s'", argv[2]);
+		w = udax_pwrite(ps.f, buf, (size_t)n, off);
+		if (w == -ENOSPC || (w >= 0 && w < n))
+			die_nospace(S_ISREG(st.st_mode) ? (uint64_t)st.st_size
+							: off + (uint64_t)n,
+				    S_ISREG(st.st_mode), free_bytes);
+		if (w < 0)
+			die_err((int)w, "writing '%s'", shown(name));
 		off += (uint64_t)n;
 		progress_update(&pr, off);
 	}
 	progress_end(&pr);
 	free(buf);
-	close(fd);
-	udax_fsync(f);
-	udax_close(f);
-	close_pool(pool);
+	if (!from_stdin && close(fd))
+		die_err(-errno, "closing '%s'", shown(host));
+	err = udax_fsync(ps.f);
+	if (err)
+		die_err(err, "syncing '%s'", shown(name));
+	err = udax_close(ps.f);
+	ps.f = NULL;
+	if (err)
+		die_err(err, "closing '%s'", shown(name));
+	cli.cleanup = NULL;
+	close_pool(ps.pool);
 	if (cli.json) {
 		json_begin();
-		json_str("name", argv[2]);
+		json_name("name", name);
 		json_u64("bytes", off);
+		json_bool("replaced", replace);
 		json_end();
 	}
 	return 0;
 }
 
-/* Copy @name out of the pool to fd @out. */
-static void copy_out(const char *pool_path, const char *name, int out,
-		     const char *what, bool progress)
+/* Copy open file @f (@name) to fd @out, close @f; return the bytes copied. */
+static uint64_t copy_out(struct udax_file *f, const char *name, int out,
+			 const char *what, bool progress)
 {
-	struct udax_pool *pool = open_pool(pool_path);
-	struct udax_file *f = open_file(pool, name, O_RDONLY);
 	struct progress pr;
 	struct stat st;
 	uint64_t off = 0;
@@ -233,20 +478,24 @@ static void copy_out(const char *pool_path, const char *name, int out,
 
 	if (!buf)
 		die("out of memory");
-	udax_fstat(f, &st);
+	file_stat(f, name, &st);
 	progress_start(&pr, what, (uint64_t)st.st_size);
 	for (;;) {
 		ssize_t n = udax_pread(f, buf, COPY_CHUNK, off);
 
+		check_interrupted();
 		if (n < 0)
-			die_err((int)n, "reading '%s'", name);
+			die_err((int)n, "reading '%s'", shown(name));
 		if (!n)
 			break;
 		for (ssize_t done = 0; done < n;) {
 			ssize_t w = write(out, buf + done, (size_t)(n - done));
 
+			check_interrupted();
+			if (w < 0 && errno == EINTR)
+				continue;
 			if (w < 0)
-				die_err(-errno, "writing output");
+				die_err(-errno, "writing the output");
 			done += w;
 		}
 		off += (uint64_t)n;
@@ -256,42 +505,238 @@ static void copy_out(const char *pool_path, const char *name, int out,
 	if (progress)
 		progress_end(&pr);
 	free(buf);
-	udax_close(f);
-	close_pool(pool);
+	close_file(f, name);
+	return off;
+}
+
+/* A get in progress: the temporary host file to remove if it fails. */
+struct get_state {
+	char tmp[PATH_MAX];
+	bool have_tmp;
+};
+
+static void get_cleanup(void *ctx)
+{
+	struct get_state *g = ctx;
+
+	if (g->have_tmp && unlink(g->tmp))
+		fprintf(stderr,
+			"udax get: could not remove the temporary file '%s': "
+			"%s\n",
+			shown(g->tmp), strerror(errno));
+}
+
+/*
+ * Where `get POOL NAME DEST` writes: DEST itself, the file a symbolic
+ * link DEST points to, or DEST/NAME for a directory. Refuses the pool.
+ * Return: 1 if the target exists as a regular file (its mode in *@mode),
+ * 0 if it does not exist, 2 if it is something else to write into
+ * directly (a character device, a FIFO).
+ */
+static int get_target(const char *pool_path, const char *dest,
+		      const char *name, char *target, mode_t *mode)
+{
+	struct stat st;
+
+	if (snprintf(target, PATH_MAX, "%s", dest) >= PATH_MAX)
+		die("'%s': path too long", shown(dest));
+	for (int depth = 0;; depth++) {
+		if (lstat(target, &st)) {
+			if (errno != ENOENT)
+				die_err(-errno, "'%s'", shown(target));
+			return 0;
+		}
+		if (S_ISLNK(st.st_mode)) {
+			char real[PATH_MAX];
+
+			if (!realpath(target, real)) {
+				if (errno == ENOENT)
+					die("'%s' is a symbolic link to a "
+					    "missing file",
+					    shown(target));
+				die_err(-errno, "'%s'", shown(target));
+			}
+			memcpy(target, real, strlen(real) + 1);
+			continue;
+		}
+		if (is_pool(pool_path, &st))
+			die("'%s' is the pool itself: refusing to overwrite it",
+			    shown(target));
+		if (S_ISDIR(st.st_mode) && !depth) {
+			size_t len = strlen(target);
+
+			if (snprintf(target + len, PATH_MAX - len, "/%s",
+				     name) >= (int)(PATH_MAX - len))
+				die("'%s/%s': path too long", shown(dest),
+				    shown(name));
+			continue;
+		}
+		if (S_ISDIR(st.st_mode))
+			die("'%s' is a directory", shown(target));
+		*mode = st.st_mode & 07777;
+		return S_ISREG(st.st_mode) ? 1 : 2;
+	}
+}
+
+/* Make the rename durable: fsync the directory holding @path. */
+static void sync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	int fd;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fsync(fd))
+		die_err(-errno, "the copy is in place, but syncing its "
+				"directory '%s' failed",
+			shown(dir));
+	if (close(fd))
+		die_err(-errno, "closing the directory '%s'", shown(dir));
 }
 
 static int cmd_get(int argc, char **argv)
 {
-	int fd = open(argv[2], O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	const char *name = argv[1], *dest = argv[2];
+	static struct get_state g;
+	char target[PATH_MAX];
+	struct udax_pool *pool;
+	struct udax_file *f;
+	struct stat st;
+	mode_t mode = 0;
+	uint64_t bytes;
+	int kind = 2, fd;
 
 	(void)argc;
-	if (fd < 0)
-		die_err(-errno, "cannot create host file '%s'", argv[2]);
-	copy_out(argv[0], argv[1], fd, "get", true);
-	if (close(fd))
-		die_err(-errno, "closing '%s'", argv[2]);
+	check_name(name);
+	if (!strcmp(dest, "-")) {
+		/* stdout redirected onto the pool (>>) is refused too. */
+		if (!fstat(1, &st) && is_pool(argv[0], &st))
+			die("standard output is the pool itself: refusing to "
+			    "write to it");
+		snprintf(target, sizeof(target), "(standard output)");
+	} else {
+		kind = get_target(argv[0], dest, name, target, &mode);
+	}
+	/* Nothing is created on the host before the file opened. */
+	pool = open_pool(argv[0]);
+	f = open_file(pool, name, O_RDONLY);
+	catch_interrupts();
+	if (!strcmp(dest, "-")) {
+		fd = 1;
+	} else if (kind == 2) {
+		fd = open(target, O_WRONLY | O_CLOEXEC);
+		if (fd < 0)
+			die_err(-errno, "cannot open '%s'", shown(target));
+	} else {
+		char *slash = strrchr(target, '/');
+		size_t dlen = slash ? (size_t)(slash - target) + 1 : 0;
+		char sfx[8];
+
+		for (int tries = 0;; tries++) {
+			random_suffix(sfx);
+			if (snprintf(g.tmp, sizeof(g.tmp), "%.*s.udax-get-%s",
+				     (int)dlen, target, sfx) >= PATH_MAX)
+				die("'%s': path too long", shown(target));
+			fd = open(g.tmp,
+				  O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+				  0666);
+			if (fd >= 0 || errno != EEXIST || tries > 100)
+				break;
+		}
+		if (fd < 0)
+			die_err(-errno, "cannot create a file beside '%s'",
+				shown(target));
+		g.have_tmp = true;
+		cli.cleanup = get_cleanup;
+		cli.cleanup_ctx = &g;
+		/* Replacing a file keeps its permission bits. */
+		if (kind == 1 && fchmod(fd, mode))
+			die_err(-errno, "chmod '%s'", shown(g.tmp));
+	}
+	bytes = copy_out(f, name, fd, "get", fd != 1);
+	close_pool(pool);
+	if (fd != 1) {
+		if (kind != 2 && fsync(fd))
+			die_err(-errno, "syncing '%s'", shown(g.tmp));
+		if (close(fd))
+			die_err(-errno, "closing '%s'", shown(target));
+	}
+	if (g.have_tmp) {
+		if (rename(g.tmp, target))
+			die_err(-errno, "cannot rename the copy to '%s'",
+				shown(target));
+		g.have_tmp = false;
+		cli.cleanup = NULL;
+		sync_dir_of(target);
+	}
+	if (cli.json && fd != 1) {
+		json_begin();
+		json_name("name", name);
+		json_name("dest", target);
+		json_u64("bytes", bytes);
+		json_end();
+	}
 	return 0;
 }
 
 static int cmd_cat(int argc, char **argv)
 {
+	struct udax_pool *pool = open_pool(argv[0]);
+
 	(void)argc;
-	copy_out(argv[0], argv[1], 1, "cat", false);
+	copy_out(open_file(pool, argv[1], O_RDONLY), argv[1], 1, "cat", false);
+	close_pool(pool);
 	return 0;
 }
 
 static int cmd_rm(int argc, char **argv)
 {
 	struct udax_pool *pool = open_pool(argv[0]);
-	int err = udax_unlink(pool, argv[1]);
+	struct udax_stats before, after;
+	int err;
 
 	(void)argc;
+	check_name(argv[1]);
+	pool_stats(pool, &before);
+	err = udax_unlink(pool, argv[1]);
 	if (err == -ENOENT)
-		die("no file '%s' in the pool", argv[1]);
+		die("no file '%s' in the pool", shown(argv[1]));
 	if (err)
-		die_err(err, "cannot remove '%s'", argv[1]);
+		die_err(err, "cannot remove '%s'", shown(argv[1]));
+	pool_stats(pool, &after);
 	close_pool(pool);
+	if (cli.json) {
+		json_begin();
+		json_name("name", argv[1]);
+		json_bool("removed", true);
+		json_u64("freed", after.pool_free_blocks > before.pool_free_blocks
+					  ? (after.pool_free_blocks -
+					     before.pool_free_blocks) * 4096
+					  : 0);
+		json_end();
+	}
 	return 0;
+}
+
+/* truncate and punch: one result object, the file's size and space after. */
+static void print_file_result(struct udax_file *f, const char *name)
+{
+	struct stat st;
+
+	file_stat(f, name, &st);
+	if (!cli.json)
+		return;
+	json_name("name", name);
+	json_u64("size", (uint64_t)st.st_size);
+	json_u64("allocated", (uint64_t)st.st_blocks * 512);
 }
 
 static int cmd_truncate(int argc, char **argv)
@@ -302,9 +747,16 @@ static int cmd_truncate(int argc, char **argv)
 	int err = udax_ftruncate(f, size);
 
 	(void)argc;
+	if (err == -ENOSPC)
+		die("no space left in the pool to grow '%s'", shown(argv[1]));
 	if (err)
-		die_err(err, "cannot truncate '%s'", argv[1]);
-	udax_close(f);
+		die_err(err, "cannot truncate '%s'", shown(argv[1]));
+	if (cli.json)
+		json_begin();
+	print_file_result(f, argv[1]);
+	if (cli.json)
+		json_end();
+	close_file(f, argv[1]);
 	close_pool(pool);
 	return 0;
 }
@@ -321,14 +773,26 @@ static int cmd_punch(int argc, char **argv)
 
 	(void)argc;
 	if (err)
-		die_err(err, "cannot punch '%s'", argv[1]);
-	udax_close(f);
+		die_err(err, "cannot punch '%s'", shown(argv[1]));
+	if (cli.json) {
+		json_begin();
+		json_u64("offset", off);
+		json_u64("length", len);
+	}
+	print_file_result(f, argv[1]);
+	if (cli.json)
+		json_end();
+	close_file(f, argv[1]);
 	close_pool(pool);
 	return 0;
 }
 
+/* Problems are kept (a pool may have thousands: the first 1000). */
+#define FSCK_KEEP 1000
+
 struct fsck_ctx {
-	int problems;
+	uint64_t problems;
+	char *list[FSCK_KEEP];
 };
 
 static void fsck_report(void *arg, const char *problem)
@@ -336,13 +800,16 @@ static void fsck_report(void *arg, const char *problem)
 	struct fsck_ctx *c = arg;
 
 	if (!cli.json)
-		printf("problem: %s\n", problem);
+		fprintf(cli.out, "problem: %s\n", shown(problem));
+	else if (c->problems < FSCK_KEEP && !(c->list[c->problems] =
+						      strdup(problem)))
+		die("out of memory");
 	c->problems++;
 }
 
 static int cmd_fsck(int argc, char **argv)
 {
-	struct fsck_ctx c = { 0 };
+	static struct fsck_ctx c;
 	struct progress pr;
 	int err;
 
@@ -350,20 +817,36 @@ static int cmd_fsck(int argc, char **argv)
 	progress_start(&pr, "fsck", 1);
 	err = udax_pool_fsck(argv[0], fsck_report, &c);
 	progress_end(&pr);
-	if (err && err != -EUCLEAN)
-		die("cannot check '%s': %s", argv[0], pool_error(err));
+	if (err && err != -EUCLEAN) {
+		if (err == -EINVAL && c.problems)
+			die("cannot check '%s': not a udax pool (%s)",
+			    shown(argv[0]), shown(c.list[0] ? c.list[0] : ""));
+		die("cannot check '%s': %s", shown(argv[0]), pool_error(err));
+	}
 	if (cli.json) {
 		json_begin();
-		json_str("pool", argv[0]);
+		json_name("pool", argv[0]);
 		json_str("result", err ? "corrupt" : "clean");
-		json_u64("problems", (uint64_t)c.problems);
+		json_u64("problem_count", c.problems);
+		json_arr("problems");
+		for (uint64_t i = 0; i < c.problems && i < FSCK_KEEP; i++) {
+			json_str(NULL, c.list[i]);
+			free(c.list[i]);
+		}
+		json_arr_end();
+		json_bool("truncated_list", c.problems > FSCK_KEEP);
 		json_end();
 	} else {
-		printf("%s: %s (%d problem%s)\n", argv[0],
-		       err ? "CORRUPT" : "clean", c.problems,
-		       c.problems == 1 ? "" : "s");
+		fprintf(cli.out, "%s: %s (%llu problem%s)\n", shown(argv[0]),
+			err ? "CORRUPT" : "clean",
+			(unsigned long long)c.problems, plural(c.problems));
 	}
-	return err ? 1 : 0;
+	if (err) {
+		/* The verdict is the output: exit 1 without an error line. */
+		output_end();
+		exit(1);
+	}
+	return 0;
 }
 
 static int cmd_stats(int argc, char **argv)
@@ -373,44 +856,59 @@ static int cmd_stats(int argc, char **argv)
 	char a[32], b[32];
 
 	(void)argc;
-	udax_pool_stats(pool, &st);
+	pool_stats(pool, &st);
 	close_pool(pool);
+	/*
+	 * The fault and lock counters are those of files open in this
+	 * process: none here, always 0. Only the pool's own figures mean
+	 * something to this command.
+	 */
 	if (cli.json) {
-		print_stats(&st, -1);
+		json_begin();
+		json_name("pool", argv[0]);
+		json_u64("files", st.pool_files);
+		json_u64("block_size", 4096);
+		json_u64("data_blocks", st.pool_blocks);
+		json_u64("free_blocks", st.pool_free_blocks);
+		json_u64("data_bytes", st.pool_blocks * 4096);
+		json_u64("free_bytes", st.pool_free_blocks * 4096);
+		json_end();
 		return 0;
 	}
-	printf("pool %s: %llu files, %s free of %s\n", argv[0],
-	       (unsigned long long)st.pool_files,
-	       human_size(st.pool_free_blocks * 4096, a, sizeof(a)),
-	       human_size(st.pool_blocks * 4096, b, sizeof(b)));
+	fprintf(cli.out, "pool %s: %llu file%s, %s free of %s\n",
+		shown(argv[0]), (unsigned long long)st.pool_files,
+		plural(st.pool_files),
+		human_size(st.pool_free_blocks * 4096, a, sizeof(a)),
+		human_size(st.pool_blocks * 4096, b, sizeof(b)));
 	return 0;
 }
 
 static const struct command commands[] = {
 	{ "mkfs", "POOL SIZE", "create a pool file of SIZE bytes (e.g. 1G)",
-	  2, cmd_mkfs },
-	{ "ls", "POOL", "list the files in POOL", 1, cmd_ls },
-	{ "stat", "POOL NAME", "show size and allocation of a file", 2,
+	  1, 2, 0, cmd_mkfs },
+	{ "ls", "POOL", "list the files in POOL", 1, 1, 0, cmd_ls },
+	{ "stat", "POOL NAME", "show size and allocation of a file", 2, 2, 0,
 	  cmd_stat },
-	{ "put", "POOL HOSTFILE NAME", "copy a host file into the pool", 3,
-	  cmd_put },
-	{ "get", "POOL NAME HOSTFILE", "copy a file out of the pool", 3,
-	  cmd_get },
-	{ "cat", "POOL NAME", "write a file's contents to stdout", 2,
+	{ "put", "POOL HOSTFILE NAME",
+	  "copy a host file (- for stdin) into the pool", 3, 3, 0, cmd_put },
+	{ "get", "POOL NAME HOSTFILE",
+	  "copy a file out of the pool (- for stdout)", 3, 3, 0, cmd_get },
+	{ "cat", "POOL NAME", "write a file's contents to stdout", 2, 2, 0,
 	  cmd_cat },
-	{ "rm", "POOL NAME", "remove a file", 2, cmd_rm },
-	{ "truncate", "POOL NAME SIZE", "set a file's size", 3,
+	{ "rm", "POOL NAME", "remove a file", 2, 2, 0, cmd_rm },
+	{ "truncate", "POOL NAME SIZE", "set a file's size", 3, 3, 0,
 	  cmd_truncate },
 	{ "punch", "POOL NAME OFFSET LENGTH",
-	  "deallocate a byte range (reads as zeros)", 4, cmd_punch },
+	  "deallocate a byte range (reads as zeros)", 4, 4, 0, cmd_punch },
 	{ "fsck", "POOL", "check a pool's consistency (exit 1 if corrupt)", 1,
-	  cmd_fsck },
-	{ "stats", "POOL", "show space and file count", 1, cmd_stats },
-	{ "bench", "[--quick]", "run the benchmarks (needs the build tree)",
-	  -1, cmd_bench },
+	  1, 0, cmd_fsck },
+	{ "stats", "POOL", "show space and file count", 1, 1, 0, cmd_stats },
+	{ "bench", "[--quick]",
+	  "run the benchmarks of a build tree into ./bench-results/", 0, 0,
+	  OPT_QUICK, cmd_bench },
 	{ "demo", "[POOL]",
 	  "show udax at work on a sparse file (default pool: ./udax-demo.pool)",
-	  -1, cmd_demo },
+	  0, 1, 0, cmd_demo },
 };
 
 static const struct command *find_command(const char *name)
@@ -423,37 +921,106 @@ static const struct command *find_command(const char *name)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: udax [--json] COMMAND ARGS...\n\n"
+	fprintf(out, "usage: udax [--json] COMMAND [OPTIONS] [--] ARGS...\n\n"
 		     "Linux DAX in user space: manage udax pools.\n\n"
 		     "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		fprintf(out, "  %-9s %-24s %s\n", commands[i].name,
 			commands[i].args, commands[i].help);
-	fprintf(out, "\nSizes take K, M, G, T suffixes (powers of 1024). "
-		     "`udax COMMAND --help` shows one command.\n");
+	fprintf(out,
+		"\nSizes take K, M, G, T suffixes (powers of 1024). "
+		"`udax COMMAND --help` shows one command;\n"
+		"`--` ends the options (for names beginning with '-'). "
+		"udax --version shows the version.\n");
+}
+
+static void version(void)
+{
+	int v = udax_version();
+
+	if (cli.json) {
+		char lib[32], tool[32];
+
+		snprintf(tool, sizeof(tool), "%d.%d.%d", UDAX_VERSION_MAJOR,
+			 UDAX_VERSION_MINOR, UDAX_VERSION_PATCH);
+		snprintf(lib, sizeof(lib), "%d.%d.%d", v / 10000,
+			 v / 100 % 100, v % 100);
+		json_begin();
+		json_str("version", tool);
+		json_str("library", lib);
+		json_end();
+	} else {
+		fprintf(cli.out, "udax %d.%d.%d (library %d.%d.%d)\n",
+			UDAX_VERSION_MAJOR, UDAX_VERSION_MINOR,
+			UDAX_VERSION_PATCH, v / 10000, v / 100 % 100, v % 100);
+	}
+}
+
+static const struct {
+	const char *s, *l;
+	unsigned int opt;
+} options[] = {
+	{ "-r", "--read-only", OPT_READ_ONLY },
+	{ NULL, "--repair", OPT_REPAIR },
+	{ "-f", "--force", OPT_FORCE },
+	{ "-q", "--quick", OPT_QUICK },
+};
+
+/* An option of a command; 0 if unknown. */
+static unsigned int find_option(const char *arg)
+{
+	for (size_t i = 0; i < sizeof(options) / sizeof(options[0]); i++)
+		if ((options[i].s && !strcmp(arg, options[i].s)) ||
+		    !strcmp(arg, options[i].l))
+			return options[i].opt;
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
 	const struct command *c = NULL;
 	char **args = argv + 1; /* positional arguments, compacted in place */
+	const char *bad = NULL, *misplaced = NULL;
+	bool help = false, ver = false, dashdash = false;
 	int nargs = 0;
-	bool help = false;
+
+	cli.out = stdout;
 	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--json"))
-			cli.json = true;
-		else if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
-			help = true;
-		else if (!c && argv[i][0] != '-') {
-			c = find_command(argv[i]);
+		const char *a = argv[i];
+		unsigned int o;
+
+		if (!dashdash && !strcmp(a, "--")) {
+			dashdash = true;
+		} else if (!dashdash && a[0] == '-' && a[1]) {
+			if (!strcmp(a, "--json"))
+				cli.json = true;
+			else if (!strcmp(a, "--help") || !strcmp(a, "-h"))
+				help = true;
+			else if (!strcmp(a, "--version") || !strcmp(a, "-V"))
+				ver = true;
+			else if ((o = find_option(a)))
+				opts |= o, misplaced = misplaced ? misplaced : a;
+			else if (!bad)
+				bad = a;
+		} else if (!c) {
+			c = find_command(a);
 			if (!c)
 				die("unknown command '%s' (see udax --help)",
-				    argv[i]);
+				    shown(a));
 			cli.cmd = c->name;
-		} else
+		} else {
 			args[nargs++] = argv[i];
+		}
+	}
+	output_begin();
+	if (ver) {
+		version();
+		output_end();
+		return 0;
 	}
 	if (!c) {
+		if (!help)
+			cli.json = false; /* the usage is for people */
 		usage(help ? stdout : stderr);
 		return help ? 0 : 1;
 	}
@@ -461,11 +1028,30 @@ int main(int argc, char **argv)
 		printf("usage: udax %s %s\n  %s\n", c->name, c->args, c->help);
 		return 0;
 	}
-	if (c->nargs >= 0 && nargs != c->nargs)
-		die("expected %d argument%s: %s (see udax %s --help)", c->nargs,
-		    c->nargs == 1 ? "" : "s", c->args, c->name);
-	for (int i = 0; c->nargs >= 0 && i < nargs; i++)
-		if (args[i][0] == '-' && args[i][1])
-			die("unknown option '%s'", args[i]);
-	return c->fn(nargs, args);
+	if (bad)
+		die("unknown option '%s' (a name beginning with '-' goes after "
+		    "--)",
+		    shown(bad));
+	if (opts & ~c->opts) {
+		for (size_t i = 0; i < sizeof(options) / sizeof(options[0]);
+		     i++)
+			if (opts & ~c->opts & options[i].opt)
+				misplaced = options[i].l;
+		die("option %s does not apply to %s", misplaced, c->name);
+	}
+	if (nargs < c->min_args || nargs > c->max_args) {
+		if (c->min_args == c->max_args)
+			die("expected %d argument%s: %s (see udax %s --help)",
+			    c->min_args, plural((uint64_t)c->min_args),
+			    c->args, c->name);
+		die("expected %d to %d arguments: %s (see udax %s --help)",
+		    c->min_args, c->max_args, c->args, c->name);
+	}
+	cli.quick = opts & OPT_QUICK;
+	cli.read_only = opts & OPT_READ_ONLY;
+	cli.repair = opts & OPT_REPAIR;
+	cli.force = opts & OPT_FORCE;
+	c->fn(nargs, args);
+	output_end();
+	return 0;
 }

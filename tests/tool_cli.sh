@@ -179,11 +179,19 @@ ok put-full-kept sh -c "'$udax' cat '$small' a | cmp - '$dir/old'"
 err put-full-new "no space left in the pool (need" "$udax" put "$small" "$dir/big" b
 # From a pipe the size is unknown: the writes fill the pool and fail.
 err put-pipe-new "no space left in the pool (need more than" sh -c "cat '$dir/big' | '$udax' put '$small' - c"
+err put-pipe-replace "no space left in the pool (need more than" sh -c "cat '$dir/big' | '$udax' put '$small' - a"
+ok put-pipe-replace-kept sh -c "'$udax' cat '$small' a | cmp - '$dir/old'"
 ok put-full-ls "$udax" --json ls "$small"
 isjson put-full-nothing-left 'len(v) == 1 and v[0]["name"] == "a"'
 ok put-full-fsck "$udax" fsck "$small"
 ok put-stdin sh -c "'$udax' put '$small' - d <'$dir/old'"
 ok put-stdin-same sh -c "'$udax' cat '$small' d | cmp - '$dir/old'"
+head -c 200000 /dev/urandom >"$dir/new"
+ok put-replace "$udax" --json put "$small" "$dir/new" a
+isjson put-replace 'v["replaced"] is True and v["bytes"] == 200000'
+ok put-replace-same sh -c "'$udax' cat '$small' a | cmp - '$dir/new'"
+ok put-replace-ls "$udax" --json ls "$small"
+isjson put-replace-no-temp 'sorted(e["name"] for e in v) == ["a", "d"]'
 err put-slash "pool file names cannot contain '/'" "$udax" put "$small" "$dir/old" a/b
 err put-empty-name "cannot be empty" "$udax" put "$small" "$dir/old" ''
 err put-pool-itself "the pool itself" "$udax" put "$small" "$small" x

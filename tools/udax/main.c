@@ -345,13 +345,17 @@ static void put_cleanup(void *ctx)
 		err = udax_close(p->f);
 	if (!err && p->tmp)
 		err = udax_unlink(p->pool, p->tmp);
-	if (!err)
-		err = udax_pool_close(p->pool);
-	if (err)
+	if (err) {
 		fprintf(stderr,
 			"udax put: could not remove the partial copy '%s' "
 			"(%s): remove it with udax rm\n",
 			shown(p->tmp ? p->tmp : ""), strerror(-err));
+		return;
+	}
+	err = udax_pool_close(p->pool);
+	if (err)
+		fprintf(stderr, "udax put: closing the pool: %s\n",
+			strerror(-err));
 }
 
 static void __attribute__((noreturn)) die_nospace(uint64_t need, bool exact,
@@ -374,6 +378,7 @@ static int cmd_put(int argc, char **argv)
 	struct stat st, old;
 	uint64_t off = 0, free_bytes;
 	mode_t mode = 0644;
+	char tmp[32], sfx[8];
 	char *buf;
 	int fd, err;
 
@@ -406,18 +411,25 @@ static int cmd_put(int argc, char **argv)
 		die_nospace((uint64_t)st.st_size, true, free_bytes);
 
 	/*
-	 * A new name is written in place and removed if the put fails; an
-	 * existing one is replaced only by a complete copy.
+	 * The copy goes to a new, temporary name; only once it is complete
+	 * and durable does it take @name (replacing the old file in the same
+	 * journal transaction). A failure removes the temporary file.
 	 */
-	if (replace)
-		ps.f = open_file(ps.pool, name, O_RDWR | O_TRUNC);
-	else
-		ps.f = open_file_mode(ps.pool, name,
-				      O_RDWR | O_CREAT | O_EXCL, mode);
-	if (!replace)
-		ps.tmp = name;
 	cli.cleanup = put_cleanup;
 	cli.cleanup_ctx = &ps;
+	for (int tries = 0;; tries++) {
+		random_suffix(sfx);
+		snprintf(tmp, sizeof(tmp), ".udax-put-%s", sfx);
+		err = udax_open(ps.pool, tmp, O_RDWR | O_CREAT | O_EXCL, mode,
+				&ps.f);
+		if (err != -EEXIST || tries > 100)
+			break;
+	}
+	if (err == -ENOSPC)
+		die("no space left in the pool for a new file (no free inode)");
+	if (err)
+		die_err(err, "cannot create a file in the pool");
+	ps.tmp = tmp;
 	catch_interrupts();
 
 	buf = malloc(COPY_CHUNK);
@@ -455,6 +467,10 @@ static int cmd_put(int argc, char **argv)
 	ps.f = NULL;
 	if (err)
 		die_err(err, "closing '%s'", shown(name));
+	err = udax_rename(ps.pool, tmp, name,
+			  replace ? 0 : UDAX_RENAME_NOREPLACE);
+	if (err)
+		die_err(err, "cannot rename the copy to '%s'", shown(name));
 	cli.cleanup = NULL;
 	close_pool(ps.pool);
 	if (cli.json) {

@@ -404,7 +404,9 @@ static int cmd_put(int argc, char **argv)
 		mode = old.st_mode & 07777;
 		close_file(ps.f, name);
 		ps.f = NULL;
-	} else if (err != -ENOENT && err != -EUCLEAN) {
+	} else if (err == -EUCLEAN) {
+		replace = true; /* a damaged file: the copy replaces it */
+	} else if (err != -ENOENT) {
 		die_err(err, "cannot open '%s'", shown(name));
 	}
 	if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > free_bytes)
@@ -817,8 +819,9 @@ static void fsck_report(void *arg, const char *problem)
 
 	if (!cli.json)
 		fprintf(cli.out, "problem: %s\n", shown(problem));
-	else if (c->problems < FSCK_KEEP && !(c->list[c->problems] =
-						      strdup(problem)))
+	/* The first one also names why a foreign image is refused. */
+	if ((cli.json || !c->problems) && c->problems < FSCK_KEEP &&
+	    !(c->list[c->problems] = strdup(problem)))
 		die("out of memory");
 	c->problems++;
 }
@@ -845,10 +848,8 @@ static int cmd_fsck(int argc, char **argv)
 		json_str("result", err ? "corrupt" : "clean");
 		json_u64("problem_count", c.problems);
 		json_arr("problems");
-		for (uint64_t i = 0; i < c.problems && i < FSCK_KEEP; i++) {
+		for (uint64_t i = 0; i < c.problems && i < FSCK_KEEP; i++)
 			json_str(NULL, c.list[i]);
-			free(c.list[i]);
-		}
 		json_arr_end();
 		json_bool("truncated_list", c.problems > FSCK_KEEP);
 		json_end();

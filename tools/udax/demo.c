@@ -388,10 +388,14 @@ int cmd_demo(int argc, char **argv)
 	usleep((useconds_t)(DEMO_SECONDS * 1e6));
 	atomic_store(&d.stop, true);
 	for (int i = 0; i < DEMO_WORKERS; i++) {
-		pthread_join(w[i].t, NULL);
+		err = pthread_join(w[i].t, NULL);
+		if (err)
+			die_err(-err, "pthread_join");
 		bad += w[i].bad;
 	}
-	pthread_join(shrinker, NULL);
+	err = pthread_join(shrinker, NULL);
+	if (err)
+		die_err(-err, "pthread_join");
 	if (atomic_load(&d.shrink_err))
 		die_err(atomic_load(&d.shrink_err),
 			"truncate or punch failed %lu time%s",

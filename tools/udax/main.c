@@ -554,11 +554,12 @@ static void get_cleanup(void *ctx)
 static int get_target(const char *pool_path, const char *dest,
 		      const char *name, char *target, mode_t *mode)
 {
+	bool joined = false; /* DEST was a directory: NAME appended */
 	struct stat st;
 
 	if (snprintf(target, PATH_MAX, "%s", dest) >= PATH_MAX)
 		die("'%s': path too long", shown(dest));
-	for (int depth = 0;; depth++) {
+	for (;;) {
 		if (lstat(target, &st)) {
 			if (errno != ENOENT)
 				die_err(-errno, "'%s'", shown(target));
@@ -580,9 +581,10 @@ static int get_target(const char *pool_path, const char *dest,
 		if (is_pool(pool_path, &st))
 			die("'%s' is the pool itself: refusing to overwrite it",
 			    shown(target));
-		if (S_ISDIR(st.st_mode) && !depth) {
+		if (S_ISDIR(st.st_mode) && !joined) {
 			size_t len = strlen(target);
 
+			joined = true;
 			if (snprintf(target + len, PATH_MAX - len, "/%s",
 				     name) >= (int)(PATH_MAX - len))
 				die("'%s/%s': path too long", shown(dest),

@@ -373,7 +373,7 @@ static int cmd_stats(int argc, char **argv)
 	char a[32], b[32];
 
 	(void)argc;
-	udax_pool_stats(pool, &st);
+	udax_pool_stats(pool, &st, sizeof(st));
 	close_pool(pool);
 	if (cli.json) {
 		print_stats(&st, -1);

@@ -406,8 +406,6 @@ static const struct command commands[] = {
 	{ "fsck", "POOL", "check a pool's consistency (exit 1 if corrupt)", 1,
 	  cmd_fsck },
 	{ "stats", "POOL", "show space and file count", 1, cmd_stats },
-	{ "bench", "[--quick]", "run the benchmarks (needs the build tree)",
-	  -1, cmd_bench },
 	{ "demo", "[POOL]",
 	  "show udax at work on a sparse file (default pool: ./udax-demo.pool)",
 	  -1, cmd_demo },

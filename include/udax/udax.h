@@ -18,6 +18,7 @@
  *
  * Compile against the installed library with
  *     cc prog.c $(pkg-config --cflags --libs udax)
+ * Manual: udax(3), and a page per call (udax_mmap(3), ...).
  */
 #ifndef UDAX_UDAX_H
 #define UDAX_UDAX_H

@@ -54,6 +54,5 @@ void json_end(void);
 void print_stats(const struct udax_stats *st, double seconds);
 
 int cmd_demo(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
 
 #endif /* UDAX_TOOL_CLI_H */

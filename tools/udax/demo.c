@@ -278,7 +278,7 @@ int cmd_demo(int argc, char **argv)
 	}
 	sum1 = file_checksum(d.f);
 	t1 = now_sec();
-	udax_pool_stats(pool, &st);
+	udax_pool_stats(pool, &st, sizeof(st));
 	udax_munmap(d.shared, DEMO_FILE_SIZE);
 	udax_munmap(d.offset, DEMO_FILE_SIZE - 4096);
 	udax_munmap(d.private, DEMO_FILE_SIZE);

@@ -373,7 +373,7 @@ static int cmd_stats(int argc, char **argv)
 	char a[32], b[32];
 
 	(void)argc;
-	udax_pool_stats(pool, &st);
+	udax_pool_stats(pool, &st, sizeof(st));
 	close_pool(pool);
 	if (cli.json) {
 		print_stats(&st, -1);
@@ -406,8 +406,6 @@ static const struct command commands[] = {
 	{ "fsck", "POOL", "check a pool's consistency (exit 1 if corrupt)", 1,
 	  cmd_fsck },
 	{ "stats", "POOL", "show space and file count", 1, cmd_stats },
-	{ "bench", "[--quick]", "run the benchmarks (needs the build tree)",
-	  -1, cmd_bench },
 	{ "demo", "[POOL]",
 	  "show udax at work on a sparse file (default pool: ./udax-demo.pool)",
 	  -1, cmd_demo },

@@ -127,8 +127,8 @@ UDAX_API int udax_unlink(struct udax_pool *pool, const char *name);
  * Errors: -ENOENT (no file @from), -EEXIST, -ENAMETOOLONG, -EINVAL (empty
  * name, a '/' in it, unknown flags).
  */
-UDAX_API int udax_rename(struct udax_pool *pool, const char *from, const char *to,
-		int flags);
+UDAX_API int udax_rename(struct udax_pool *pool, const char *from,
+			  const char *to, int flags);
 
 /*
  * udax_list() - call @fn for each file in @pool (name, size in bytes).

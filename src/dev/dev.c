@@ -6,9 +6,12 @@
  * the page cache for the range) followed by drain (wait for it); a caller
  * that persists several ranges may flush each and drain once.
  *
+ * Freed blocks are punched out of a regular pool file (dax_dev_punch).
+ *
  * Recording mode (dev.h) appends each flush (with the bytes) and each
  * drain to a log file, under dev->log->lock so the log is in call order.
  */
+#define _GNU_SOURCE /* fallocate, FALLOC_FL_* */
 #include <errno.h>
 #include <fcntl.h>
 #include <libpmem2.h>
@@ -227,6 +230,7 @@ static int dev_setup(int fd, uint64_t size, bool created,
 		goto fail;
 	}
 	dev->devdax = S_ISCHR(st.st_mode);
+	dev->regular = S_ISREG(st.st_mode);
 	if (!size) {
 		if (dev->devdax) {
 			struct pmem2_source *src;
@@ -363,6 +367,84 @@ void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len)
 {
 	dax_dev_flush(dev, addr, len);
 	dax_dev_drain(dev);
+}
+
+/*
+ * dax_dev_punch() - give blocks [@block, @block + @nr) of a regular pool
+ * file back to the host (they read as zeros afterwards). See the top of
+ * dev.h: not durable, a failure loses nothing. The recorder hook sees the
+ * range.
+ * Context: the blocks are free, unmapped everywhere but the device
+ * mapping, and cannot be handed out meanwhile; the caller serialises
+ * punches (the counters are not atomic).
+ * Return: 0; -EOPNOTSUPP (device-DAX, or the file system cannot punch:
+ * never tried again); another -errno from fallocate(2) (counted in
+ * dev->punch_failed).
+ */
+int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr)
+{
+	off_t off = (off_t)(block << DAX_BLOCK_SHIFT);
+	off_t len = (off_t)(nr << DAX_BLOCK_SHIFT);
+	int err = 0, tries = 0;
+
+	if (!dax_dev_can_punch(dev))
+		return -EOPNOTSUPP;
+	if (!nr || block > dev->nr_blocks || nr > dev->nr_blocks - block)
+		return -EINVAL;
+	do {
+#ifdef UDAX_HOOKS
+		if (dev->punch_inject) {
+			err = -dev->punch_inject;
+			break;
+		}
+#endif
+		err = fallocate(dev->fd, FALLOC_FL_PUNCH_HOLE |
+					     FALLOC_FL_KEEP_SIZE,
+				off, len)
+			      ? -errno
+			      : 0;
+	} while (err == -EINTR && ++tries < 3);
+	if (err == -EOPNOTSUPP || err == -ENOSYS) {
+		dev->punch_off = true; /* not an error: space stays used */
+		return -EOPNOTSUPP;
+	}
+	if (err) {
+		dev->punch_failed += nr;
+		return err;
+	}
+	dev->punched += nr;
+	if (dev->record)
+		dev->record(dev->record_ctx, (uint64_t)off, (uint64_t)len);
+	return 0;
+}
+
+/*
+ * dax_dev_next_data() - the first range of the pool file at or after byte
+ * @from that takes space on the host (SEEK_DATA, SEEK_HOLE), rounded out
+ * to whole blocks: [*@start, *@end). A file system that cannot tell says
+ * the whole rest is data.
+ * Context: uses the file offset of dev->fd (nothing else does).
+ * Return: 0; -ENXIO (no data from @from on; always on device-DAX);
+ * another -errno from lseek(2).
+ */
+int dax_dev_next_data(struct dax_dev *dev, uint64_t from, uint64_t *start,
+		      uint64_t *end)
+{
+	off_t s, e;
+
+	if (!dev->regular || from >= dev->size)
+		return -ENXIO;
+	s = lseek(dev->fd, (off_t)from, SEEK_DATA);
+	if (s < 0)
+		return errno == ENXIO ? -ENXIO : -errno;
+	e = lseek(dev->fd, s, SEEK_HOLE);
+	if (e < 0)
+		return -errno;
+	if ((uint64_t)e > dev->size)
+		e = (off_t)dev->size;
+	*start = (uint64_t)s & ~(DAX_BLOCK_SIZE - 1);
+	*end = ((uint64_t)e + DAX_BLOCK_SIZE - 1) & ~(DAX_BLOCK_SIZE - 1);
+	return *start < *end ? 0 : -ENXIO;
 }
 
 const char *dax_dev_granularity_name(const struct dax_dev *dev)

@@ -327,6 +327,152 @@ int dax_dev_open(const char *path, struct dax_dev **devp)
 	return dev_setup(fd, 0, false, devp);
 }
 
+/*
+ * Unless its first 4 KiB (or all of it, if shorter) are zeros, refuse a
+ * regular file: -EEXIST (a udax pool, or anybody's data).
+ */
+static int first_block_zero(int fd, uint64_t have)
+{
+	char buf[DAX_BLOCK_SIZE];
+	size_t want = have < sizeof(buf) ? (size_t)have : sizeof(buf);
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t n = pread(fd, buf + got, want - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < got; i++)
+		if (buf[i])
+			return -EEXIST;
+	return 0;
+}
+
+/* Map regular file @fd for formatting: @have bytes now, @want wanted. */
+static int format_regular(int fd, uint64_t have, uint64_t want,
+			  struct dax_dev **devp)
+{
+	int keep, err;
+
+	if (have >= want)
+		return dev_setup(fd, want, false, devp);
+	/* Grown sparse; shrunk back if mapping fails (dev_setup closes fd). */
+	keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (keep < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	if (ftruncate(fd, (off_t)want)) {
+		err = -errno;
+		close(fd);
+		close(keep);
+		return err;
+	}
+	err = dev_setup(fd, want, false, devp);
+	if (err && ftruncate(keep, (off_t)have))
+		fprintf(stderr, "udax dev: could not shrink the file back to "
+				"%llu bytes: %s\n",
+			(unsigned long long)have, strerror(errno));
+	close(keep);
+	return err;
+}
+
+/*
+ * dax_dev_open_format() - open the existing file or device at @path to be
+ * formatted, locked as dax_dev_open() locks it: a regular file (on any
+ * file system; an fsdax file is one) or a device-DAX character device.
+ * @size 0: all of it; a regular file shorter than @size is grown
+ * (sparse); a device must hold @size bytes, of which the pool then uses
+ * the first @size. Nothing is written before every check passed: the
+ * size (at least @min bytes), the lock, and, unless @force, that the
+ * first 4 KiB are all zero.
+ * Return: 0 and *@devp; -ENOENT; -EBUSY (a pool is open on it, here or in
+ * another process; a block device that is mounted or in use); -EEXIST (it
+ * holds something: a udax pool or other data); -EINVAL (smaller than
+ * @min, or than @size for a device); -ENODEV (a block device, or a
+ * character device that is not device-DAX, or another kind of file:
+ * nothing udax can map); or what open(2) / libpmem2 report.
+ */
+int dax_dev_open_format(const char *path, uint64_t size, uint64_t min,
+			bool force, struct dax_dev **devp)
+{
+	struct dax_dev *dev;
+	struct stat st;
+	int fd, xfd, err;
+
+	if (!path || !*path || !devp)
+		return -EINVAL;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		err = -errno;
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		/* Exclusive open: EBUSY if mounted or claimed by anybody. */
+		xfd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
+		err = xfd < 0 ? -errno : -ENODEV;
+		if (xfd >= 0)
+			close(xfd);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		err = -ENODEV;
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode)) {
+		uint64_t have = (uint64_t)st.st_size;
+		uint64_t want = (size ? size : have) & ~(DAX_BLOCK_SIZE - 1);
+
+		if (want < min || want < DAX_BLOCK_SIZE) {
+			err = -EINVAL;
+			goto fail;
+		}
+		err = force ? 0 : first_block_zero(fd, have);
+		if (err)
+			goto fail;
+		return format_regular(fd, have, want, devp); /* owns fd */
+	}
+	/* A character device: libpmem2 maps it only if it is device-DAX. */
+	err = dev_setup(fd, 0, false, &dev); /* owns fd */
+	if (err)
+		return err;
+	if (dev->size < min || dev->size < size) {
+		dax_dev_close(&dev);
+		return -EINVAL;
+	}
+	if (!force) {
+		for (uint64_t i = 0; i < DAX_BLOCK_SIZE; i++) {
+			if (dev->base[i]) {
+				dax_dev_close(&dev);
+				return -EEXIST;
+			}
+		}
+	}
+	if (size) {
+		/* The pool is the first @size bytes (whole blocks). */
+		dev->size = size & ~(DAX_BLOCK_SIZE - 1);
+		dev->nr_blocks = dev->size >> DAX_BLOCK_SHIFT;
+	}
+	*devp = dev;
+	return 0;
+fail:
+	close(fd);
+	return err;
+}
+
 /* dax_dev_close() - unmap, unlock and close; NULLs *@devp. */
 void dax_dev_close(struct dax_dev **devp)
 {

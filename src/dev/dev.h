@@ -123,6 +123,8 @@ struct dax_dev {
 
 int dax_dev_create(const char *path, uint64_t size, struct dax_dev **devp);
 int dax_dev_open(const char *path, struct dax_dev **devp);
+int dax_dev_open_format(const char *path, uint64_t size, uint64_t min,
+			bool force, struct dax_dev **devp);
 void dax_dev_close(struct dax_dev **devp);
 
 /* Address of byte @offset / of @block in the device mapping. */

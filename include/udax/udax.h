@@ -46,7 +46,10 @@ struct udax_file;
 
 /*
  * udax_pool_create() - create a pool file of @size bytes at @path (sparse;
- * at least 4 MiB) holding an empty filesystem, and open it.
+ * at least 4 MiB) holding an empty filesystem, and open it. The file takes
+ * host space only for what is in use: blocks freed later (truncate, punch
+ * hole, unlink, rename over a file) are punched out of it again, on any
+ * file system that can punch holes.
  * Errors: -EEXIST (path exists), -EINVAL (size too small, bad arguments),
  * -ENOSPC, -EBUSY, or what open(2) / libpmem2 report.
  */

@@ -58,11 +58,39 @@ struct udax_file;
 
 /*
  * udax_pool_create() - create a pool file of @size bytes at @path (sparse;
- * at least 4 MiB) holding an empty filesystem, and open it.
+ * at least 4 MiB) holding an empty filesystem, and open it. The file takes
+ * host space only for what is in use: blocks freed later (truncate, punch
+ * hole, unlink, rename over a file) are punched out of it again, on any
+ * file system that can punch holes.
  * Errors: -EEXIST (path exists), -EINVAL (size too small, bad arguments),
  * -ENOSPC, -EBUSY, or what open(2) / libpmem2 report.
  */
 UDAX_API int udax_pool_create(const char *path, uint64_t size,
+			      struct udax_pool **poolp);
+
+#define UDAX_FORMAT_FORCE 0x1 /* format over a pool or other data */
+
+/*
+ * udax_pool_format() - make an empty pool on the EXISTING file or device
+ * at @path, and open it into *@poolp (@poolp NULL: format only): a
+ * regular file (on any file system; an fsdax file is one) or a
+ * device-DAX device (/dev/daxX.Y). @size 0: the whole file or device; a
+ * regular file shorter than @size is grown (sparse; a longer one keeps its
+ * length, the pool using the first @size bytes); a device must hold
+ * @size bytes. Without UDAX_FORMAT_FORCE a target that already holds a
+ * udax pool or any non-zero byte in its first 4 KiB is refused. A target
+ * in use is always refused: a pool open on it (in this or another
+ * process) or a mounted block device. Nothing is written unless every
+ * check passes.
+ * Errors: -ENOENT (no such file: udax_pool_create() makes new ones),
+ * -EBUSY (in use), -EEXIST (holds a pool or data; FORCE formats it),
+ * -EINVAL (smaller than 4 MiB, the file's size when @size is 0; a device
+ * smaller than @size; bad arguments), -ENODEV (a block device, a
+ * character device that is not device-DAX, a FIFO...), -EISDIR, -EACCES,
+ * or what open(2) / libpmem2 report. -ENOMEM after formatting: the pool
+ * is formatted but not opened.
+ */
+UDAX_API int udax_pool_format(const char *path, uint64_t size, int flags,
 			      struct udax_pool **poolp);
 
 /*

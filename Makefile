@@ -3,7 +3,9 @@
 # Top-level wrapper around CMake. On a fresh Debian machine, run as root,
 # every target first installs what is missing (scripts/install-deps.sh).
 #
-#   make            release build in build/release
+#   make            release build in build/release: the library and the
+#                   udax tool only (tests, benchmarks and fuzz targets are
+#                   built by the targets that run them)
 #   make check      ASan+UBSan build of everything, all tests (and the
 #                   SPIN model); a ThreadSanitizer build running the
 #                   concurrency tests; a release build installed into a
@@ -11,12 +13,13 @@
 #                   and 20 seconds of the pool fuzzer (check-fuzz)
 #   make demo       release build, then `udax demo` on build/udax-demo.pool
 #                   (created on first use, sparse, reused afterwards)
-#   make bench      release build, benchmarks, JSON and PNG charts under
-#                   bench/results/
-#   make soak       release build, then MINUTES (default 10) of random
-#                   stress of one file through real mappings, pread/pwrite,
-#                   truncate, punch, msync and fsync, against a shadow copy
-#                   (tests/api_soak; its pool in $TMPDIR, else /dev/shm)
+#   make bench      release build and its benchmarks (--target benchmarks),
+#                   JSON and PNG charts under bench/results/
+#   make soak       release build of tests/api_soak in build/soak, then
+#                   MINUTES (default 10) of random stress of one file
+#                   through real mappings, pread/pwrite, truncate, punch,
+#                   msync and fsync, against a shadow copy (its pool in
+#                   $TMPDIR, else /dev/shm)
 #   make fuzz       libFuzzer build (clang) in build/fuzz, seeds generated
 #                   into build/fuzz/corpus, the inputs of fuzz/regressions
 #                   replayed, then SECONDS (default 60) of fuzzing pool
@@ -24,11 +27,16 @@
 #                   broken invariant (crashing input in build/fuzz/artifacts)
 #   make install    install the release build (PREFIX=/usr/local)
 #   make clean      remove build/
+#
+# Warnings are errors in the check-asan and check-tsan builds; WERROR=ON
+# makes them errors in the others too (.ci/run sets it). Off by default,
+# so that a newer compiler's new warnings do not break a user's build.
 
 JOBS   ?= $(shell nproc 2>/dev/null || echo 2)
 PREFIX ?= /usr/local
 MINUTES ?= 10
 SECONDS ?= 60
+WERROR ?= OFF
 # Fuzzer processes (libFuzzer -fork), and per-input leak checks (0: leaks
 # are still caught, by LeakSanitizer when the fuzzer exits, but not tied
 # to an input; faster: liburcu frees index nodes after a grace period, so
@@ -54,19 +62,20 @@ deps:
 
 release: deps
 	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release \
-		-DCMAKE_INSTALL_PREFIX=$(PREFIX) >/dev/null
+		-DCMAKE_INSTALL_PREFIX=$(PREFIX) -DUDAX_WERROR=$(WERROR) \
+		-DUDAX_TESTS=OFF -DUDAX_BENCH=OFF >/dev/null
 	cmake --build build/release -j$(JOBS)
 
 check: check-asan check-tsan check-install check-fuzz
 
 check-asan: deps
-	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug \
+	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DUDAX_WERROR=ON \
 		-DUDAX_SANITIZE=address,undefined >/dev/null
 	cmake --build build/asan -j$(JOBS)
 	cd build/asan && $(CTEST) -j$(JOBS)
 
 check-tsan: deps
-	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug \
+	cmake -S . -B build/tsan -DCMAKE_BUILD_TYPE=Debug -DUDAX_WERROR=ON \
 		-DUDAX_SANITIZE=thread -DUDAX_BENCH=OFF >/dev/null
 	cmake --build build/tsan -j$(JOBS)
 	cd build/tsan && $(NOASLR) $(CTEST) -L concurrency
@@ -84,21 +93,26 @@ check-install: release
 
 bench: release
 	@scripts/install-deps.sh gnuplot-nox
+	cmake --build build/release -j$(JOBS) --target benchmarks
 	mkdir -p bench/results
 	./build/release/bench/lockbench -o bench/results/lockbench.json
 	./build/release/bench/faultbench -o bench/results/faultbench.json
 	./build/release/bench/mmapbench -o bench/results/mmapbench.json
 	scripts/bench-charts.sh bench/results
 
-soak: release
-	@echo "soak: $(CURDIR)/build/release/tests/api_soak -m $(MINUTES)"
-	./build/release/tests/api_soak -m $(MINUTES)
+soak: deps
+	cmake -S . -B build/soak -DCMAKE_BUILD_TYPE=Release \
+		-DUDAX_WERROR=$(WERROR) -DUDAX_BENCH=OFF >/dev/null
+	cmake --build build/soak -j$(JOBS) --target api_soak
+	@echo "soak: $(CURDIR)/build/soak/tests/api_soak -m $(MINUTES)"
+	./build/soak/tests/api_soak -m $(MINUTES)
 
 # The fuzzer: build, seeds, regressions, then fuzz (fuzz/pool_fuzz.c).
 fuzz-build:
 	@scripts/install-deps.sh clang libclang-rt-dev llvm
 	CC=clang cmake -S . -B build/fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo \
-		-DUDAX_FUZZ=ON -DUDAX_TESTS=OFF -DUDAX_BENCH=OFF >/dev/null
+		-DUDAX_FUZZ=ON -DUDAX_TESTS=OFF -DUDAX_BENCH=OFF \
+		-DUDAX_WERROR=$(WERROR) >/dev/null
 	cmake --build build/fuzz -j$(JOBS) --target pool_fuzz make_corpus \
 		pool_fuzz_replay
 	cd build/fuzz && ./fuzz/make_corpus corpus >/dev/null

@@ -490,7 +490,7 @@ static void umap_open(struct env *e, struct umap *m, const char *name,
 	if (hint && p != hint)
 		die("udax_mmap did not take the hint", EINVAL);
 	m->p = p;
-	udax_file_stats(m->f, &m->st0);
+	udax_file_stats(m->f, &m->st0, sizeof(m->st0));
 }
 
 /*
@@ -502,7 +502,7 @@ static void umap_diag(struct umap *m, uint64_t n, const char *what,
 {
 	struct udax_stats st;
 
-	udax_file_stats(m->f, &st);
+	udax_file_stats(m->f, &st, sizeof(st));
 	d->pte = st.faults_pte - m->st0.faults_pte;
 	d->pmd = st.faults_pmd - m->st0.faults_pmd;
 	d->major = st.faults_major - m->st0.faults_major;
@@ -761,7 +761,7 @@ static double msync_once(struct umap *m, uint64_t pages, struct diag *d)
 	int err;
 
 	d->mapped_rw = pages_writable(m->p, m->len / PG);
-	udax_file_stats(m->f, &a);
+	udax_file_stats(m->f, &a, sizeof(a));
 	d->reclaims = a.map_reclaims - m->st0.map_reclaims;
 	d->maps = a.map_count;
 	t0 = now_ns();
@@ -769,7 +769,7 @@ static double msync_once(struct umap *m, uint64_t pages, struct diag *d)
 	t0 = now_ns() - t0;
 	if (err)
 		die("udax_msync", -err);
-	udax_file_stats(m->f, &b);
+	udax_file_stats(m->f, &b, sizeof(b));
 	d->written = b.writeback_pages - a.writeback_pages;
 	return t0;
 }
@@ -1106,7 +1106,7 @@ static void setup(struct env *e)
 		die("malloc", ENOMEM);
 	for (uint64_t i = 0; i < c->rnd_pages; i++)
 		e->seq[i] = i;
-	udax_pool_stats(e->pool, &st);
+	udax_pool_stats(e->pool, &st, sizeof(st));
 	e->res.budget_default = st.map_budget;
 }
 

@@ -904,7 +904,7 @@ static void run_ops(struct session *s, const uint8_t *script, size_t len)
 			break;
 		}
 	}
-	err = udax_pool_stats(s->pool, &st);
+	err = udax_pool_stats(s->pool, &st, sizeof(st));
 	if (err || st.pool_free_blocks > st.pool_blocks)
 		bug("pool stats: %d, %" PRIu64 " free of %" PRIu64, err,
 		    st.pool_free_blocks, st.pool_blocks);

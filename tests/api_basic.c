@@ -44,7 +44,7 @@ int main(int argc, char **argv)
 		CHECK(t_load(&map[pg * 512], &v));
 		CHECK_EQ(v, 0);
 	}
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	CHECK(st.faults_hole > 0);
 	CHECK_EQ(st.faults_major, 0);
 
@@ -56,7 +56,7 @@ int main(int argc, char **argv)
 			map[pg * 512 + w] = pattern(pg, w);
 	}
 	REQUIRE(udax_msync(map, size, MS_SYNC) == 0);
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	CHECK(st.faults_write > 0);
 	CHECK(st.faults_major > 0);
 	CHECK(st.writeback_pages > 0);
@@ -73,7 +73,7 @@ int main(int argc, char **argv)
 	/* After msync the pages are clean: the next store is seen. */
 	unsigned long long mk = st.faults_mkwrite;
 	map[5] = pattern(0, 5);
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	CHECK_EQ(st.faults_mkwrite, mk + 1);
 
 	/* pread sees what the mapping wrote. */
@@ -97,7 +97,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(map[0], pattern(0, 0));
 	REQUIRE(udax_pread(f, &v, 8, 0) == 8);
 	CHECK_EQ(v, pattern(0, 0));
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	CHECK(st.faults_cow >= 1);
 	REQUIRE(udax_munmap(priv, size) == 0);
 

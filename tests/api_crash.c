@@ -1121,7 +1121,7 @@ static void final_check(const char *path)
 		err = udax_unlink(pool, name);
 		CHECK(err == 0 || err == -ENOENT);
 	}
-	REQUIRE(udax_pool_stats(pool, &st) == 0);
+	REQUIRE(udax_pool_stats(pool, &st, sizeof(st)) == 0);
 	printf("api_crash: after unlinking everything: %llu of %llu blocks "
 	       "free, %llu files\n",
 	       (unsigned long long)st.pool_free_blocks,

@@ -105,7 +105,7 @@ static uint64_t free_blocks(void)
 {
 	struct udax_stats st;
 
-	REQUIRE(udax_pool_stats(pool, &st) == 0);
+	REQUIRE(udax_pool_stats(pool, &st, sizeof(st)) == 0);
 	return st.pool_free_blocks;
 }
 
@@ -147,7 +147,7 @@ int main(int argc, char **argv)
 	printf("first SIGBUS at page %llu, %llu blocks free\n",
 	       (unsigned long long)k, (unsigned long long)free_blocks());
 	CHECK(k > 200 && k <= before);
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	CHECK(st.sigbus >= 1);
 	check_pages(0, k, false);
 	check_pages(k, k + 1, true);

@@ -322,10 +322,10 @@ static void check_files(struct udax_pool *pool)
 	CHECK_EQ(udax_fstat(f, NULL), -EINVAL);
 	CHECK_EQ(udax_fsync(NULL), -EINVAL);
 	CHECK_EQ(udax_close(NULL), -EINVAL);
-	CHECK_EQ(udax_file_stats(NULL, &st), -EINVAL);
-	CHECK_EQ(udax_file_stats(f, NULL), -EINVAL);
-	CHECK_EQ(udax_pool_stats(NULL, &st), -EINVAL);
-	CHECK_EQ(udax_pool_stats(pool, NULL), -EINVAL);
+	CHECK_EQ(udax_file_stats(NULL, &st, sizeof(st)), -EINVAL);
+	CHECK_EQ(udax_file_stats(f, NULL, sizeof(st)), -EINVAL);
+	CHECK_EQ(udax_pool_stats(NULL, &st, sizeof(st)), -EINVAL);
+	CHECK_EQ(udax_pool_stats(pool, NULL, sizeof(st)), -EINVAL);
 	CHECK_EQ(fsize(f), sizeof(buf));
 
 	/* fallocate modes. */
@@ -361,7 +361,7 @@ static void check_maps(struct udax_pool *pool)
 
 	REQUIRE(udax_open(pool, "map", O_RDWR | O_CREAT, 0644, &f) == 0);
 	REQUIRE(udax_ftruncate(f, len) == 0);
-	REQUIRE(udax_pool_stats(pool, &before) == 0);
+	REQUIRE(udax_pool_stats(pool, &before, sizeof(before)) == 0);
 
 	m = bad;
 	CHECK_EQ(udax_mmap(NULL, NULL, len, PROT_READ, MAP_SHARED, 0, &m),
@@ -393,7 +393,7 @@ static void check_maps(struct udax_pool *pool)
 			   &m),
 		 -EINVAL);
 	CHECK(m == bad);
-	REQUIRE(udax_pool_stats(pool, &after) == 0);
+	REQUIRE(udax_pool_stats(pool, &after, sizeof(after)) == 0);
 	CHECK_EQ(after.map_calls, before.map_calls);
 
 	/* A good mapping, for the calls that take one. */

@@ -98,7 +98,7 @@ static struct udax_stats stats(struct udax_file *f)
 {
 	struct udax_stats st;
 
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	return st;
 }
 

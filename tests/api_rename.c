@@ -18,7 +18,7 @@ static uint64_t free_blocks(struct udax_pool *pool)
 {
 	struct udax_stats st;
 
-	REQUIRE(udax_pool_stats(pool, &st) == 0);
+	REQUIRE(udax_pool_stats(pool, &st, sizeof st) == 0);
 	return st.pool_free_blocks;
 }
 

@@ -1158,7 +1158,7 @@ int main(int argc, char **argv)
 	alarm(120);
 	full_check();
 	add_counts(&tot, &mainw.c);
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	REQUIRE(udax_fsync(f) == 0);
 	for (unsigned int k = 0; k < NMAP; k++)
 		REQUIRE(udax_munmap(maps[k].base, maps[k].len) == 0);

@@ -424,7 +424,7 @@ int main(int argc, char **argv)
 		tot.skipped += acc[i].st.skipped;
 	}
 	quiescent_check(&rng);
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	printf("%lu truncates, %lu checks; %lu loads (%lu zero), %lu stores, "
 	       "%lu SIGBUS, %lu unchecked; faults pte %llu pmd %llu hole "
 	       "%llu\n",

@@ -161,7 +161,7 @@ static uint64_t faults_of(const struct tfile *t)
 {
 	struct udax_stats st;
 
-	REQUIRE(udax_file_stats(t->f, &st) == 0);
+	REQUIRE(udax_file_stats(t->f, &st, sizeof(st)) == 0);
 	/* Every engine fault inside EOF counts in one of these. */
 	return st.faults_read + st.faults_write + st.faults_mkwrite +
 	       st.sigbus;
@@ -749,7 +749,7 @@ static unsigned long stat_sigbus(void)
 	for (unsigned int i = 0; i < NF; i++) {
 		struct udax_stats st;
 
-		REQUIRE(udax_file_stats(tf[i].f, &st) == 0);
+		REQUIRE(udax_file_stats(tf[i].f, &st, sizeof(st)) == 0);
 		n += st.sigbus;
 	}
 	return n;
@@ -766,14 +766,14 @@ static void run_phase(const struct phase *ph, unsigned long steps,
 
 	t_rng_init(&rng, seed);
 	REQUIRE(udax_set_map_budget(ph->budget) == 0);
-	REQUIRE(udax_file_stats(tf[0].f, &st0) == 0);
+	REQUIRE(udax_file_stats(tf[0].f, &st0, sizeof(st0)) == 0);
 	inj = ph->one_in != 0;
 	dax_vm_fail_set(ph->one_in, seed);
 	for (unsigned long i = 0; i < steps && !t_failures; i++)
 		step(&rng);
 	dax_vm_fail_set(0, 0);
 	inj = false;
-	REQUIRE(udax_file_stats(tf[0].f, &st) == 0);
+	REQUIRE(udax_file_stats(tf[0].f, &st, sizeof(st)) == 0);
 	{
 		unsigned long injected = fails() - f0;
 		unsigned long rep = (cnt.enomem - c0.enomem) +

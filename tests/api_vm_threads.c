@@ -395,7 +395,7 @@ static void round_of(unsigned int workers, bool misaligned, uint64_t budget,
 		c[i] = atomic_load(&cnt[i]);
 	REQUIRE(udax_set_map_budget(budget) == 0);
 	map = map_file(misaligned);
-	REQUIRE(udax_file_stats(f, &st0) == 0);
+	REQUIRE(udax_file_stats(f, &st0, sizeof(st0)) == 0);
 	nwk = workers;
 	atomic_store(&stop, false);
 	for (unsigned int i = 0; i < workers; i++) {
@@ -421,7 +421,7 @@ static void round_of(unsigned int workers, bool misaligned, uint64_t budget,
 	/* The truncator always leaves the file whole. */
 	CHECK_EQ(udax_msync(map, NP * PG, MS_SYNC), 0);
 	check_workers();
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	for (unsigned int i = 0; i < NR_COUNTS; i++)
 		c[i] = atomic_load(&cnt[i]) - c[i];
 	printf("%u workers, %s, budget %llu: %.1f s; loads %lu stores %lu, "

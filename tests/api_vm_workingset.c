@@ -140,7 +140,7 @@ static struct udax_stats file_stats(struct udax_file *f)
 {
 	struct udax_stats st;
 
-	REQUIRE(udax_file_stats(f, &st) == 0);
+	REQUIRE(udax_file_stats(f, &st, sizeof(st)) == 0);
 	return st;
 }
 

@@ -18,6 +18,7 @@
  *
  * Compile against the installed library with
  *     cc prog.c $(pkg-config --cflags --libs udax)
+ * Manual: udax(3), and a page per call (udax_mmap(3), ...).
  */
 #ifndef UDAX_UDAX_H
 #define UDAX_UDAX_H
@@ -32,12 +33,23 @@
 extern "C" {
 #endif
 
+/*
+ * UDAX_API marks the public calls: the library is compiled with
+ * -fvisibility=hidden, and these are the only names it exports (under the
+ * version node UDAX_0.1 of src/udax.map).
+ */
+#if defined(__GNUC__) || defined(__clang__)
+#define UDAX_API __attribute__((visibility("default")))
+#else
+#define UDAX_API
+#endif
+
 #define UDAX_VERSION_MAJOR 0
 #define UDAX_VERSION_MINOR 1
 #define UDAX_VERSION_PATCH 0
 
 /* The library's version as MAJOR * 10000 + MINOR * 100 + PATCH. */
-int udax_version(void);
+UDAX_API int udax_version(void);
 
 struct udax_pool;
 struct udax_file;
@@ -46,11 +58,40 @@ struct udax_file;
 
 /*
  * udax_pool_create() - create a pool file of @size bytes at @path (sparse;
- * at least 4 MiB) holding an empty filesystem, and open it.
+ * at least 4 MiB) holding an empty filesystem, and open it. The file takes
+ * host space only for what is in use: blocks freed later (truncate, punch
+ * hole, unlink, rename over a file) are punched out of it again, on any
+ * file system that can punch holes.
  * Errors: -EEXIST (path exists), -EINVAL (size too small, bad arguments),
  * -ENOSPC, -EBUSY, or what open(2) / libpmem2 report.
  */
-int udax_pool_create(const char *path, uint64_t size, struct udax_pool **poolp);
+UDAX_API int udax_pool_create(const char *path, uint64_t size,
+			      struct udax_pool **poolp);
+
+#define UDAX_FORMAT_FORCE 0x1 /* format over a pool or other data */
+
+/*
+ * udax_pool_format() - make an empty pool on the EXISTING file or device
+ * at @path, and open it into *@poolp (@poolp NULL: format only): a
+ * regular file (on any file system; an fsdax file is one) or a
+ * device-DAX device (/dev/daxX.Y). @size 0: the whole file or device; a
+ * regular file shorter than @size is grown (sparse; a longer one keeps its
+ * length, the pool using the first @size bytes); a device must hold
+ * @size bytes. Without UDAX_FORMAT_FORCE a target that already holds a
+ * udax pool or any non-zero byte in its first 4 KiB is refused. A target
+ * in use is always refused: a pool open on it (in this or another
+ * process) or a mounted block device. Nothing is written unless every
+ * check passes.
+ * Errors: -ENOENT (no such file: udax_pool_create() makes new ones),
+ * -EBUSY (in use), -EEXIST (holds a pool or data; FORCE formats it),
+ * -EINVAL (smaller than 4 MiB, the file's size when @size is 0; a device
+ * smaller than @size; bad arguments), -ENODEV (a block device, a
+ * character device that is not device-DAX, a FIFO...), -EISDIR, -EACCES,
+ * or what open(2) / libpmem2 report. -ENOMEM after formatting: the pool
+ * is formatted but not opened.
+ */
+UDAX_API int udax_pool_format(const char *path, uint64_t size, int flags,
+			      struct udax_pool **poolp);
 
 /*
  * udax_pool_open() - open an existing pool (a pool file, an fsdax file or
@@ -61,21 +102,23 @@ int udax_pool_create(const char *path, uint64_t size, struct udax_pool **poolp);
  * Errors: -ENOENT, -EBUSY, -EINVAL (not a udax pool, unknown version),
  * -EUCLEAN (corrupt: run `udax fsck`), -ENOMEM.
  */
-int udax_pool_open(const char *path, int flags, struct udax_pool **poolp);
+UDAX_API int udax_pool_open(const char *path, int flags,
+			    struct udax_pool **poolp);
 
 /*
  * udax_pool_close() - close @pool. Every file must be closed and every
  * mapping unmapped first (-EBUSY otherwise, and nothing is closed).
  */
-int udax_pool_close(struct udax_pool *pool);
+UDAX_API int udax_pool_close(struct udax_pool *pool);
 
 /*
  * udax_pool_fsck() - check the pool at @path (not open anywhere) and call
  * @report once per problem found. Returns 0 if clean, -EUCLEAN if
  * problems were found, -EINVAL for something that is not a udax pool.
  */
-int udax_pool_fsck(const char *path,
-		   void (*report)(void *ctx, const char *problem), void *ctx);
+UDAX_API int udax_pool_fsck(const char *path,
+			    void (*report)(void *ctx, const char *problem),
+			    void *ctx);
 
 /* ---- files ---- */
 
@@ -85,17 +128,17 @@ int udax_pool_fsck(const char *path,
  * Errors: -ENOENT, -EEXIST, -ENAMETOOLONG (over 255 bytes), -EINVAL
  * (empty name, a '/' in it, bad flags), -ENOSPC (no free inode).
  */
-int udax_open(struct udax_pool *pool, const char *name, int oflags,
-	      mode_t mode, struct udax_file **filep);
+UDAX_API int udax_open(struct udax_pool *pool, const char *name, int oflags,
+		       mode_t mode, struct udax_file **filep);
 
 /* udax_close() - close @file. Its mappings stay valid until unmapped. */
-int udax_close(struct udax_file *file);
+UDAX_API int udax_close(struct udax_file *file);
 
 /*
  * udax_unlink() - remove @name. Open handles and mappings keep working;
  * the blocks are freed when the last of them goes.
  */
-int udax_unlink(struct udax_pool *pool, const char *name);
+UDAX_API int udax_unlink(struct udax_pool *pool, const char *name);
 
 #define UDAX_RENAME_NOREPLACE 0x1 /* as RENAME_NOREPLACE */
 
@@ -112,16 +155,16 @@ int udax_unlink(struct udax_pool *pool, const char *name);
  * Errors: -ENOENT (no file @from), -EEXIST, -ENAMETOOLONG, -EINVAL (empty
  * name, a '/' in it, unknown flags).
  */
-int udax_rename(struct udax_pool *pool, const char *from, const char *to,
-		int flags);
+UDAX_API int udax_rename(struct udax_pool *pool, const char *from,
+			  const char *to, int flags);
 
 /*
  * udax_list() - call @fn for each file in @pool (name, size in bytes).
  * A non-zero return from @fn stops the walk and is returned.
  */
-int udax_list(struct udax_pool *pool,
-	      int (*fn)(void *ctx, const char *name, uint64_t size),
-	      void *ctx);
+UDAX_API int udax_list(struct udax_pool *pool,
+		       int (*fn)(void *ctx, const char *name, uint64_t size),
+		       void *ctx);
 
 /*
  * udax_pread() / udax_pwrite() - like pread(2) / pwrite(2). The buffer
@@ -129,17 +172,17 @@ int udax_list(struct udax_pool *pool,
  * extends the file and makes the data durable before returning.
  * Errors: -EBADF (file not open for it), -ENOSPC, -EFBIG, -EINVAL.
  */
-ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
-		   uint64_t offset);
-ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
-		    uint64_t offset);
+UDAX_API ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
+			    uint64_t offset);
+UDAX_API ssize_t udax_pwrite(struct udax_file *file, const void *buf,
+			     size_t len, uint64_t offset);
 
 /*
  * udax_ftruncate() - set the size. Pages beyond the new size are unmapped
  * from every mapping (accesses there raise SIGBUS) and their blocks freed;
  * the rest of a partial last page reads as zeros.
  */
-int udax_ftruncate(struct udax_file *file, uint64_t size);
+UDAX_API int udax_ftruncate(struct udax_file *file, uint64_t size);
 
 #define UDAX_FALLOC_KEEP_SIZE 0x1  /* as FALLOC_FL_KEEP_SIZE */
 #define UDAX_FALLOC_PUNCH_HOLE 0x2 /* as FALLOC_FL_PUNCH_HOLE */
@@ -150,18 +193,18 @@ int udax_ftruncate(struct udax_file *file, uint64_t size);
  * (which requires KEEP_SIZE): free the blocks, which then read as zeros.
  * Errors: -EINVAL, -EOPNOTSUPP (other modes), -ENOSPC.
  */
-int udax_fallocate(struct udax_file *file, int mode, uint64_t offset,
-		   uint64_t len);
+UDAX_API int udax_fallocate(struct udax_file *file, int mode, uint64_t offset,
+			    uint64_t len);
 
 /*
  * udax_fsync() - make the file durable: every page written through a
  * mapping is flushed and write-protected again (the next store is seen);
  * metadata is committed.
  */
-int udax_fsync(struct udax_file *file);
+UDAX_API int udax_fsync(struct udax_file *file);
 
 /* udax_fstat() - size, blocks (512-byte units), mode, times. */
-int udax_fstat(struct udax_file *file, struct stat *st);
+UDAX_API int udax_fstat(struct udax_file *file, struct stat *st);
 
 /* ---- mappings ---- */
 
@@ -177,8 +220,8 @@ int udax_fstat(struct udax_file *file, struct stat *st);
  * Errors: -EINVAL, -EACCES (PROT_WRITE on a shared mapping of a file not
  * open for writing), -ENOMEM.
  */
-int udax_mmap(struct udax_file *file, void *addr_hint, size_t len, int prot,
-	      int flags, uint64_t offset, void **addrp);
+UDAX_API int udax_mmap(struct udax_file *file, void *addr_hint, size_t len,
+		       int prot, int flags, uint64_t offset, void **addrp);
 
 /*
  * Signals. udax serves faults on its mappings from a SIGSEGV handler it
@@ -195,8 +238,8 @@ int udax_mmap(struct udax_file *file, void *addr_hint, size_t len, int prot,
  * may hold locks there). The handler runs on an alternate signal stack
  * (SA_ONSTACK) if the thread has one; SIGSTKSZ is enough.
  */
-int udax_handle_fault(int sig, siginfo_t *info, void *ucontext);
-int udax_set_fault_chaining(int on);
+UDAX_API int udax_handle_fault(int sig, siginfo_t *info, void *ucontext);
+UDAX_API int udax_set_fault_chaining(int on);
 
 /*
  * fork(). A child forked while the parent has a pool open or a udax
@@ -212,13 +255,13 @@ int udax_set_fault_chaining(int on);
  */
 
 /* udax_munmap() - unmap a whole mapping made by udax_mmap(). */
-int udax_munmap(void *addr, size_t len);
+UDAX_API int udax_munmap(void *addr, size_t len);
 
 /*
  * udax_msync() - with MS_SYNC or MS_ASYNC: write back the dirty pages of
  * the mapping range [@addr, @addr + @len) (both are done synchronously).
  */
-int udax_msync(void *addr, size_t len, int flags);
+UDAX_API int udax_msync(void *addr, size_t len, int flags);
 
 /*
  * System calls. The kernel cannot fault udax pages in: a system call
@@ -238,7 +281,7 @@ int udax_msync(void *addr, size_t len, int flags);
  * call, prefaulting first and again after each EFAULT.
  * Errors: -EFAULT (not a udax mapping, or beyond EOF), -EACCES, -ENOMEM.
  */
-int udax_prefault(void *addr, size_t len, int write);
+UDAX_API int udax_prefault(void *addr, size_t len, int write);
 
 /*
  * udax_retry_efault() - prefault [@buf, @buf + @len) (for writing if
@@ -247,12 +290,22 @@ int udax_prefault(void *addr, size_t len, int write);
  * prefault and call again, up to 16 times.
  * Return: what @call returned last, or the prefault's -errno.
  */
-ssize_t udax_retry_efault(ssize_t (*call)(void *arg), void *arg, void *buf,
-			  size_t len, int write);
+UDAX_API ssize_t udax_retry_efault(ssize_t (*call)(void *arg), void *arg,
+				   void *buf, size_t len, int write);
 
 /* ---- statistics ---- */
 
+/*
+ * struct udax_stats grows at its end: a later release may append fields,
+ * never reorder or remove one. The caller passes the size it was compiled
+ * with (sizeof *st); the library fills min(that size, its own) bytes and
+ * sets @size to the number of bytes it filled, so a program built against
+ * an older header gets the fields it knows, and one built against a newer
+ * header running on an older library sees by @size which fields are
+ * valid: bytes past @size are not written.
+ */
 struct udax_stats {
+	uint64_t size; /* bytes filled by the library */
 	/* faults */
 	uint64_t faults_pte;
 	uint64_t faults_pmd;
@@ -301,14 +354,22 @@ struct udax_stats {
  * UDAX_MAP_BUDGET. @maps sets it for the process; 0 restores the default.
  * Return: 0 or -EINVAL (fewer than 32).
  */
-int udax_set_map_budget(uint64_t maps);
+UDAX_API int udax_set_map_budget(uint64_t maps);
 
-/* udax_file_stats() - counters of @file (all handles of that file). */
-int udax_file_stats(struct udax_file *file, struct udax_stats *st);
+/*
+ * udax_file_stats() - counters of @file (all handles of that file) into
+ * @st, of @size bytes (pass sizeof *st; see struct udax_stats).
+ * Errors: -EINVAL (NULL argument, @size smaller than the @size field).
+ */
+UDAX_API int udax_file_stats(struct udax_file *file, struct udax_stats *st,
+			     size_t size);
 
-/* udax_pool_stats() - counters summed over the files open in @pool, and
- * the pool's space. */
-int udax_pool_stats(struct udax_pool *pool, struct udax_stats *st);
+/*
+ * udax_pool_stats() - counters summed over the files open in @pool, and
+ * the pool's space, into @st of @size bytes (as udax_file_stats).
+ */
+UDAX_API int udax_pool_stats(struct udax_pool *pool, struct udax_stats *st,
+			     size_t size);
 
 #ifdef __cplusplus
 }

@@ -250,6 +250,39 @@ int udax_pool_create(const char *path, uint64_t size, struct udax_pool **poolp)
 	return err;
 }
 
+int udax_pool_format(const char *path, uint64_t size, int flags,
+		     struct udax_pool **poolp)
+{
+	DAX_API_ENTER();
+	struct udax_pool *pool;
+	struct dax_dev *dev;
+	int err;
+
+	if (!path || !*path || (flags & ~UDAX_FORMAT_FORCE) ||
+	    (size && size < POOL_MIN_SIZE))
+		return -EINVAL;
+	err = dax_dev_open_format(path, size, POOL_MIN_SIZE,
+				  flags & UDAX_FORMAT_FORCE, &dev);
+	if (err)
+		return err;
+	err = dax_fs_mkfs(dev, 0);
+	/*
+	 * Mounted even when the caller does not want the pool: mount gives
+	 * the old contents' host space back (free blocks that hold data).
+	 */
+	if (!err)
+		err = pool_alloc(dev, &pool);
+	if (err) {
+		dax_dev_close(&dev);
+		return err;
+	}
+	if (poolp)
+		*poolp = pool;
+	else
+		udax_pool_close(pool);
+	return 0;
+}
+
 int udax_pool_open(const char *path, int flags, struct udax_pool **poolp)
 {
 	DAX_API_ENTER();

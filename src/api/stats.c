@@ -2,8 +2,11 @@
 /*
  * stats.c - udax_file_stats and udax_pool_stats: the engine's, the entry
  * locks' and the VM's counters of a file, summed over files for a pool.
+ * Both fill a struct udax_stats of this library's size and copy out as
+ * much of it as the caller's size holds (copy_out), so the struct can grow.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "api.h"
@@ -50,14 +53,37 @@ static void add_process(struct udax_stats *st)
 	st->map_reclaims = vs.reclaims;
 }
 
-int udax_file_stats(struct udax_file *file, struct udax_stats *st)
+_Static_assert(offsetof(struct udax_stats, size) == 0,
+	       "struct udax_stats must start with its size");
+
+/* The caller's struct is @size bytes: it must hold at least @size itself. */
+static bool size_ok(size_t size)
+{
+	return size >= sizeof(((struct udax_stats *)0)->size);
+}
+
+/* Copy the first min(@size, sizeof *@full) bytes of @full to @st. */
+static void copy_out(struct udax_stats *full, struct udax_stats *st,
+		     size_t size)
+{
+	size_t n = size < sizeof(*full) ? size : sizeof(*full);
+
+	full->size = n;
+	memcpy(st, full, n);
+}
+
+int udax_file_stats(struct udax_file *file, struct udax_stats *st,
+		    size_t size)
 {
 	DAX_API_ENTER();
-	if (!file || !st)
+	struct udax_stats full;
+
+	if (!file || !st || !size_ok(size))
 		return -EINVAL;
-	memset(st, 0, sizeof(*st));
-	add_file(file->fst, st);
-	add_process(st);
+	memset(&full, 0, sizeof(full));
+	add_file(file->fst, &full);
+	add_process(&full);
+	copy_out(&full, st, size);
 	return 0;
 }
 
@@ -77,23 +103,26 @@ static int count_file(void *ctx, const char *name, uint64_t size)
 	return 0;
 }
 
-int udax_pool_stats(struct udax_pool *pool, struct udax_stats *st)
+int udax_pool_stats(struct udax_pool *pool, struct udax_stats *st,
+		    size_t size)
 {
 	DAX_API_ENTER();
 	struct dax_fs_stats fss;
+	struct udax_stats full;
 
-	if (!pool || !st)
+	if (!pool || !st || !size_ok(size))
 		return -EINVAL;
-	memset(st, 0, sizeof(*st));
+	memset(&full, 0, sizeof(full));
 	pthread_mutex_lock(&pool->lock);
 	for (struct dax_fstate *fst = pool->files; fst; fst = fst->next)
-		add_file(fst, st);
+		add_file(fst, &full);
 	pthread_mutex_unlock(&pool->lock);
 	dax_fs_get_stats(pool->fs, &fss);
-	st->pool_blocks = fss.data_blocks;
-	st->pool_free_blocks = fss.free_blocks;
-	st->journal_commits = fss.commits;
-	dax_fs_readdir(pool->fs, count_file, &st->pool_files);
-	add_process(st);
+	full.pool_blocks = fss.data_blocks;
+	full.pool_free_blocks = fss.free_blocks;
+	full.journal_commits = fss.commits;
+	dax_fs_readdir(pool->fs, count_file, &full.pool_files);
+	add_process(&full);
+	copy_out(&full, st, size);
 	return 0;
 }

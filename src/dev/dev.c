@@ -6,9 +6,12 @@
  * the page cache for the range) followed by drain (wait for it); a caller
  * that persists several ranges may flush each and drain once.
  *
+ * Freed blocks are punched out of a regular pool file (dax_dev_punch).
+ *
  * Recording mode (dev.h) appends each flush (with the bytes) and each
  * drain to a log file, under dev->log->lock so the log is in call order.
  */
+#define _GNU_SOURCE /* fallocate, FALLOC_FL_* */
 #include <errno.h>
 #include <fcntl.h>
 #include <libpmem2.h>
@@ -227,6 +230,7 @@ static int dev_setup(int fd, uint64_t size, bool created,
 		goto fail;
 	}
 	dev->devdax = S_ISCHR(st.st_mode);
+	dev->regular = S_ISREG(st.st_mode);
 	if (!size) {
 		if (dev->devdax) {
 			struct pmem2_source *src;
@@ -323,6 +327,152 @@ int dax_dev_open(const char *path, struct dax_dev **devp)
 	return dev_setup(fd, 0, false, devp);
 }
 
+/*
+ * Unless its first 4 KiB (or all of it, if shorter) are zeros, refuse a
+ * regular file: -EEXIST (a udax pool, or anybody's data).
+ */
+static int first_block_zero(int fd, uint64_t have)
+{
+	char buf[DAX_BLOCK_SIZE];
+	size_t want = have < sizeof(buf) ? (size_t)have : sizeof(buf);
+	size_t got = 0;
+
+	while (got < want) {
+		ssize_t n = pread(fd, buf + got, want - got, (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -errno;
+		if (!n)
+			break;
+		got += (size_t)n;
+	}
+	for (size_t i = 0; i < got; i++)
+		if (buf[i])
+			return -EEXIST;
+	return 0;
+}
+
+/* Map regular file @fd for formatting: @have bytes now, @want wanted. */
+static int format_regular(int fd, uint64_t have, uint64_t want,
+			  struct dax_dev **devp)
+{
+	int keep, err;
+
+	if (have >= want)
+		return dev_setup(fd, want, false, devp);
+	/* Grown sparse; shrunk back if mapping fails (dev_setup closes fd). */
+	keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	if (keep < 0) {
+		err = -errno;
+		close(fd);
+		return err;
+	}
+	if (ftruncate(fd, (off_t)want)) {
+		err = -errno;
+		close(fd);
+		close(keep);
+		return err;
+	}
+	err = dev_setup(fd, want, false, devp);
+	if (err && ftruncate(keep, (off_t)have))
+		fprintf(stderr, "udax dev: could not shrink the file back to "
+				"%llu bytes: %s\n",
+			(unsigned long long)have, strerror(errno));
+	close(keep);
+	return err;
+}
+
+/*
+ * dax_dev_open_format() - open the existing file or device at @path to be
+ * formatted, locked as dax_dev_open() locks it: a regular file (on any
+ * file system; an fsdax file is one) or a device-DAX character device.
+ * @size 0: all of it; a regular file shorter than @size is grown
+ * (sparse); a device must hold @size bytes, of which the pool then uses
+ * the first @size. Nothing is written before every check passed: the
+ * size (at least @min bytes), the lock, and, unless @force, that the
+ * first 4 KiB are all zero.
+ * Return: 0 and *@devp; -ENOENT; -EBUSY (a pool is open on it, here or in
+ * another process; a block device that is mounted or in use); -EEXIST (it
+ * holds something: a udax pool or other data); -EINVAL (smaller than
+ * @min, or than @size for a device); -ENODEV (a block device, or a
+ * character device that is not device-DAX, or another kind of file:
+ * nothing udax can map); or what open(2) / libpmem2 report.
+ */
+int dax_dev_open_format(const char *path, uint64_t size, uint64_t min,
+			bool force, struct dax_dev **devp)
+{
+	struct dax_dev *dev;
+	struct stat st;
+	int fd, xfd, err;
+
+	if (!path || !*path || !devp)
+		return -EINVAL;
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (fstat(fd, &st)) {
+		err = -errno;
+		goto fail;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		/* Exclusive open: EBUSY if mounted or claimed by anybody. */
+		xfd = open(path, O_RDWR | O_EXCL | O_CLOEXEC);
+		err = xfd < 0 ? -errno : -ENODEV;
+		if (xfd >= 0)
+			close(xfd);
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)) {
+		err = -ENODEV;
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB)) {
+		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+		goto fail;
+	}
+	if (S_ISREG(st.st_mode)) {
+		uint64_t have = (uint64_t)st.st_size;
+		uint64_t want = (size ? size : have) & ~(DAX_BLOCK_SIZE - 1);
+
+		if (want < min || want < DAX_BLOCK_SIZE) {
+			err = -EINVAL;
+			goto fail;
+		}
+		err = force ? 0 : first_block_zero(fd, have);
+		if (err)
+			goto fail;
+		return format_regular(fd, have, want, devp); /* owns fd */
+	}
+	/* A character device: libpmem2 maps it only if it is device-DAX. */
+	err = dev_setup(fd, 0, false, &dev); /* owns fd */
+	if (err)
+		return err;
+	if (dev->size < min || dev->size < size) {
+		dax_dev_close(&dev);
+		return -EINVAL;
+	}
+	if (!force) {
+		for (uint64_t i = 0; i < DAX_BLOCK_SIZE; i++) {
+			if (dev->base[i]) {
+				dax_dev_close(&dev);
+				return -EEXIST;
+			}
+		}
+	}
+	if (size) {
+		/* The pool is the first @size bytes (whole blocks). */
+		dev->size = size & ~(DAX_BLOCK_SIZE - 1);
+		dev->nr_blocks = dev->size >> DAX_BLOCK_SHIFT;
+	}
+	*devp = dev;
+	return 0;
+fail:
+	close(fd);
+	return err;
+}
+
 /* dax_dev_close() - unmap, unlock and close; NULLs *@devp. */
 void dax_dev_close(struct dax_dev **devp)
 {
@@ -363,6 +513,84 @@ void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len)
 {
 	dax_dev_flush(dev, addr, len);
 	dax_dev_drain(dev);
+}
+
+/*
+ * dax_dev_punch() - give blocks [@block, @block + @nr) of a regular pool
+ * file back to the host (they read as zeros afterwards). See the top of
+ * dev.h: not durable, a failure loses nothing. The recorder hook sees the
+ * range.
+ * Context: the blocks are free, unmapped everywhere but the device
+ * mapping, and cannot be handed out meanwhile; the caller serialises
+ * punches (the counters are not atomic).
+ * Return: 0; -EOPNOTSUPP (device-DAX, or the file system cannot punch:
+ * never tried again); another -errno from fallocate(2) (counted in
+ * dev->punch_failed).
+ */
+int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr)
+{
+	off_t off = (off_t)(block << DAX_BLOCK_SHIFT);
+	off_t len = (off_t)(nr << DAX_BLOCK_SHIFT);
+	int err = 0, tries = 0;
+
+	if (!dax_dev_can_punch(dev))
+		return -EOPNOTSUPP;
+	if (!nr || block > dev->nr_blocks || nr > dev->nr_blocks - block)
+		return -EINVAL;
+	do {
+#ifdef UDAX_HOOKS
+		if (dev->punch_inject) {
+			err = -dev->punch_inject;
+			break;
+		}
+#endif
+		err = fallocate(dev->fd, FALLOC_FL_PUNCH_HOLE |
+					     FALLOC_FL_KEEP_SIZE,
+				off, len)
+			      ? -errno
+			      : 0;
+	} while (err == -EINTR && ++tries < 3);
+	if (err == -EOPNOTSUPP || err == -ENOSYS) {
+		dev->punch_off = true; /* not an error: space stays used */
+		return -EOPNOTSUPP;
+	}
+	if (err) {
+		dev->punch_failed += nr;
+		return err;
+	}
+	dev->punched += nr;
+	if (dev->record)
+		dev->record(dev->record_ctx, (uint64_t)off, (uint64_t)len);
+	return 0;
+}
+
+/*
+ * dax_dev_next_data() - the first range of the pool file at or after byte
+ * @from that takes space on the host (SEEK_DATA, SEEK_HOLE), rounded out
+ * to whole blocks: [*@start, *@end). A file system that cannot tell says
+ * the whole rest is data.
+ * Context: uses the file offset of dev->fd (nothing else does).
+ * Return: 0; -ENXIO (no data from @from on; always on device-DAX);
+ * another -errno from lseek(2).
+ */
+int dax_dev_next_data(struct dax_dev *dev, uint64_t from, uint64_t *start,
+		      uint64_t *end)
+{
+	off_t s, e;
+
+	if (!dev->regular || from >= dev->size)
+		return -ENXIO;
+	s = lseek(dev->fd, (off_t)from, SEEK_DATA);
+	if (s < 0)
+		return errno == ENXIO ? -ENXIO : -errno;
+	e = lseek(dev->fd, s, SEEK_HOLE);
+	if (e < 0)
+		return -errno;
+	if ((uint64_t)e > dev->size)
+		e = (off_t)dev->size;
+	*start = (uint64_t)s & ~(DAX_BLOCK_SIZE - 1);
+	*end = ((uint64_t)e + DAX_BLOCK_SIZE - 1) & ~(DAX_BLOCK_SIZE - 1);
+	return *start < *end ? 0 : -ENXIO;
 }
 
 const char *dax_dev_granularity_name(const struct dax_dev *dev)

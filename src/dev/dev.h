@@ -10,10 +10,21 @@
  * in this process or another, gets -EBUSY, so a pool never has two
  * writers.
  *
+ * Space back to the host: dax_dev_punch() punches blocks nobody uses out
+ * of a regular pool file (FALLOC_FL_PUNCH_HOLE), so a sparse pool file
+ * shrinks as files are removed; device-DAX memory is not the host's to
+ * take back. A punch is not made durable (after a host crash the range
+ * may hold its old bytes again: harmless, blocks are zeroed when handed
+ * out) and a failed one loses nothing: the blocks stay allocated on the
+ * host, counted in dev->punch_failed. A file system that cannot punch
+ * (EOPNOTSUPP) is asked once.
+ *
  * A recorder can be attached to see every range made durable, in order
  * (the crash simulator rebuilds images from it): either the dev->record
- * hook (offset and length, called after each flush), or the recording
- * mode below, which writes a log of the ranges with their bytes.
+ * hook (offset and length, called after each flush, and after each punch:
+ * the range now reads as zeros), or the recording mode below, which writes
+ * a log of the ranges with their bytes (punches are not logged: an image
+ * without them is one a host crash can leave).
  *
  * Recording mode (for tests: the crash simulator, tests/crash_sim.c).
  * dax_dev_record_start() appends to a log file every range flushed from
@@ -94,6 +105,11 @@ struct dax_dev {
 	uint64_t size;	    /* bytes, a multiple of DAX_BLOCK_SIZE */
 	uint64_t nr_blocks;
 	bool devdax;	    /* a /dev/daxX.Y character device */
+	bool regular;	    /* a regular file: freed blocks are punched */
+	bool punch_off;	    /* its file system cannot punch holes */
+	int punch_inject;   /* tests (UDAX_HOOKS): punches fail with it */
+	uint64_t punched;   /* blocks punched out (dax_dev_punch) */
+	uint64_t punch_failed; /* blocks a punch failed for */
 	int granularity;    /* enum pmem2_granularity */
 	struct pmem2_source *src;
 	struct pmem2_map *map;
@@ -107,6 +123,8 @@ struct dax_dev {
 
 int dax_dev_create(const char *path, uint64_t size, struct dax_dev **devp);
 int dax_dev_open(const char *path, struct dax_dev **devp);
+int dax_dev_open_format(const char *path, uint64_t size, uint64_t min,
+			bool force, struct dax_dev **devp);
 void dax_dev_close(struct dax_dev **devp);
 
 /* Address of byte @offset / of @block in the device mapping. */
@@ -121,6 +139,15 @@ static inline void *dax_dev_block(struct dax_dev *dev, uint64_t block)
 }
 
 void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len);
+int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr);
+int dax_dev_next_data(struct dax_dev *dev, uint64_t from, uint64_t *start,
+		      uint64_t *end);
+
+/* Does dax_dev_punch() give space back on @dev (a regular file)? */
+static inline bool dax_dev_can_punch(const struct dax_dev *dev)
+{
+	return dev->regular && !dev->punch_off;
+}
 void dax_dev_flush(struct dax_dev *dev, const void *addr, size_t len);
 void dax_dev_drain(struct dax_dev *dev);
 const char *dax_dev_granularity_name(const struct dax_dev *dev);

@@ -15,10 +15,18 @@
  * used (so free chunks stay whole for PMD faults), then the first run long
  * enough anywhere, then the longest run there is.
  *
+ * Space back to the host: blocks a transaction frees are noted (runs,
+ * merged as they come) and punched out of a regular pool file once it has
+ * committed, still under fs->lock, so none is handed out in between;
+ * blocks handed out are zeroed and persisted all the same (device-DAX,
+ * and a punch that failed, keep their old bytes).
+ *
  * Locking: fs->lock. Invariant: fs->bitmap equals the on-device bitmap
  * between transactions, and free_blocks counts its zero bits in the data
  * area.
  */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "fs_priv.h"
@@ -93,9 +101,66 @@ void fs_blocks_take(struct dax_fs *fs, uint64_t b, uint64_t n)
 
 void fs_blocks_give(struct dax_fs *fs, uint64_t b, uint64_t n)
 {
+	struct fs_tx *tx = &fs->tx;
+	struct fs_run *last =
+		tx->nr_freed ? &tx->freed[tx->nr_freed - 1] : NULL;
+
 	fs_bm_mark(fs, b, n, false);
 	fs_bm_log(fs, b, n);
 	fs->free_blocks += n;
+	if (!tx->freed)
+		return;
+	if (last && last->block + last->nr == b) {
+		last->nr += n;
+	} else if (last && b + n == last->block) {
+		last->block = b;
+		last->nr += n;
+	} else if (tx->nr_freed < tx->cap_freed) {
+		tx->freed[tx->nr_freed].block = b;
+		tx->freed[tx->nr_freed].nr = n;
+		tx->nr_freed++;
+	} else {
+		/* Cannot happen (each run logged a bitmap byte): keep them. */
+		fs->dev->punch_failed += n;
+	}
+}
+
+static int cmp_run(const void *a, const void *b)
+{
+	const struct fs_run *x = a, *y = b;
+
+	return x->block < y->block ? -1 : x->block > y->block;
+}
+
+/*
+ * fs_punch_freed() - give the blocks the transaction just committed freed
+ * back to the host: sorted, adjacent runs merged, one punch per run. A
+ * failed punch costs host space, never data (dax_dev_punch()).
+ * Context: fs->lock held (so none of them is handed out again meanwhile),
+ * right after the commit; the engine unmapped them before they were freed.
+ */
+void fs_punch_freed(struct dax_fs *fs)
+{
+	struct fs_tx *tx = &fs->tx;
+	size_t n = 0;
+
+	if (!tx->nr_freed)
+		return;
+	qsort(tx->freed, tx->nr_freed, sizeof(*tx->freed), cmp_run);
+	for (size_t i = 1; i < tx->nr_freed; i++) {
+		struct fs_run *r = &tx->freed[n];
+
+		if (r->block + r->nr == tx->freed[i].block)
+			r->nr += tx->freed[i].nr;
+		else
+			tx->freed[++n] = tx->freed[i];
+	}
+	n++;
+	for (size_t i = 0; i < n; i++)
+		if (dax_dev_punch(fs->dev, tx->freed[i].block,
+				  tx->freed[i].nr) == -EOPNOTSUPP)
+			break; /* cannot punch here: nothing more to do */
+	tx->nr_freed = 0;
 }
 
 /* First block >= @b and < @end whose bit is @used; @end if none. */
@@ -249,4 +314,37 @@ found:
 	*block = s;
 	fs->small_cursor = s + want;
 	return want;
+}
+
+/*
+ * fs_punch_free_all() - mount: punch out every free data block that still
+ * takes space on the host (freed before a crash got between a commit and
+ * its punch, or by a udax that did not punch). Walks only the ranges the
+ * host says hold data, so a pool that gave its space back costs a few
+ * lseeks.
+ * Context: mount, fs->lock held, after the orphans are freed.
+ */
+void fs_punch_free_all(struct dax_fs *fs)
+{
+	uint64_t pos = fs->data_start << DAX_BLOCK_SHIFT, s, e;
+
+	while (dax_dev_can_punch(fs->dev) &&
+	       !dax_dev_next_data(fs->dev, pos, &s, &e)) {
+		uint64_t b = s >> DAX_BLOCK_SHIFT, end = e >> DAX_BLOCK_SHIFT;
+
+		if (b < fs->data_start)
+			b = fs->data_start;
+		if (end > fs->nr_blocks)
+			end = fs->nr_blocks;
+		while (b < end) {
+			uint64_t f = next_bit(fs, b, end, false);
+			uint64_t u = next_bit(fs, f, end, true);
+
+			if (f < u && dax_dev_punch(fs->dev, f, u - f) ==
+					     -EOPNOTSUPP)
+				return;
+			b = u;
+		}
+		pos = e;
+	}
 }

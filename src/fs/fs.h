@@ -23,7 +23,10 @@
  * Blocks are freed only when no mapping can reach them: the engine
  * unmaps and deletes entries before calling dax_inode_free_range(), and an
  * unlinked file keeps its blocks until its last reference is dropped (an
- * orphan, cleaned up at mount after a crash).
+ * orphan, cleaned up at mount after a crash). On a pool that is a regular
+ * file, freed blocks are then punched out of it (after the freeing
+ * transaction commits; mount punches free blocks a crash left in between),
+ * so a sparse pool file shrinks; blocks handed out are still zeroed.
  *
  * Locks: fs->lock (a mutex: namespace, allocator, journal; held briefly,
  * never while faulting), per inode the mmap lock (a rwlock, the engine's
@@ -54,6 +57,9 @@ struct dax_fs_stats {
 	uint64_t commits;	/* journal transactions committed */
 	uint64_t replayed;	/* transactions replayed at mount */
 	uint64_t orphans;	/* orphans cleaned at mount */
+	uint64_t punched;	/* freed blocks punched out of the pool file */
+	uint64_t punch_failed;	/* freed blocks a punch failed for */
+	bool punch_off;		/* the pool file's host cannot punch */
 };
 
 /* fsck: one call per problem found, with a human-readable line. */

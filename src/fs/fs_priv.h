@@ -30,7 +30,9 @@
  * (memory, blocks, journal room), then changes the in-memory state and
  * logs the new bytes into fs->tx, then commits. Inodes and extent blocks
  * changed by a transaction are put on its dirty lists and logged once, with
- * their checksum recomputed, at commit.
+ * their checksum recomputed, at commit. Blocks it frees are noted in
+ * fs->tx.freed and punched out of a regular pool file once it has
+ * committed (alloc.c).
  */
 #ifndef UDAX_FS_FS_PRIV_H
 #define UDAX_FS_FS_PRIV_H
@@ -114,6 +116,11 @@ struct dax_inode {
 	struct dax_fs_inode disk;
 };
 
+/* A run of blocks freed by the open transaction, punched after commit. */
+struct fs_run {
+	uint64_t block, nr;
+};
+
 struct fs_tx {
 	char *buf;	 /* the records area being built */
 	size_t len;	 /* bytes used in buf */
@@ -123,6 +130,8 @@ struct fs_tx {
 	struct dax_inode *inodes; /* dirty */
 	struct fs_eblk *eblks;	  /* dirty */
 	struct fs_eblk *dead;	  /* freed: released after commit */
+	struct fs_run *freed;	  /* NULL: this device is not punched */
+	size_t nr_freed, cap_freed;
 };
 
 /* fsck's view of a committed but unreplayed journal. */
@@ -213,6 +222,8 @@ uint64_t fs_alloc_search(struct dax_fs *fs, uint64_t goal, uint64_t want,
 			 uint64_t *block);
 void fs_blocks_take(struct dax_fs *fs, uint64_t block, uint64_t nr);
 void fs_blocks_give(struct dax_fs *fs, uint64_t block, uint64_t nr);
+void fs_punch_freed(struct dax_fs *fs);
+void fs_punch_free_all(struct dax_fs *fs);
 
 /* extent.c */
 uint64_t fs_map_block(struct dax_inode *ip, uint64_t page);

@@ -12,7 +12,9 @@
  *      records) goes to the journal's first 8 bytes, in one 8-byte store;
  *   3. the writes are applied in place, in log order (a later write to
  *      the same bytes wins);
- *   4. the commit word is cleared.
+ *   4. the commit word is cleared;
+ *   5. blocks the transaction freed are punched out of a regular pool
+ *      file (alloc.c; not durable, and needs no durability).
  * A crash before 2 leaves the old metadata and a zero commit word; after
  * 2, mount replays the records (idempotent: they are absolute bytes). The
  * commit word cannot be torn, so a commit word whose checksum does not
@@ -65,13 +67,22 @@ int fs_tx_init(struct dax_fs *fs)
 {
 	fs->tx_cap = DAX_FS_JREC_AREA;
 	fs->tx.buf = malloc(DAX_FS_JREC_AREA);
-	return fs->tx.buf ? 0 : -ENOMEM;
+	if (!fs->tx.buf)
+		return -ENOMEM;
+	if (!dax_dev_can_punch(fs->dev))
+		return 0;
+	/* Each freed run logs at least one bitmap byte: this is enough. */
+	fs->tx.cap_freed = DAX_FS_JREC_AREA / FS_TX_REC_COST(1);
+	fs->tx.freed = malloc(fs->tx.cap_freed * sizeof(*fs->tx.freed));
+	return fs->tx.freed ? 0 : -ENOMEM;
 }
 
 void fs_tx_destroy(struct dax_fs *fs)
 {
 	free(fs->tx.buf);
 	fs->tx.buf = NULL;
+	free(fs->tx.freed);
+	fs->tx.freed = NULL;
 }
 
 /*
@@ -91,6 +102,7 @@ void fs_tx_begin(struct dax_fs *fs)
 	tx->nr = 0;
 	tx->inodes = NULL;
 	tx->eblks = NULL;
+	tx->nr_freed = 0;
 	tx->open = true;
 }
 
@@ -276,6 +288,8 @@ void fs_tx_commit(struct dax_fs *fs)
 	apply_records(fs, tx->buf, tx->len);
 	set_commit_word(fs, 0);
 	fs->commits++;
+	/* Only now are the freed blocks free for good, even after a crash. */
+	fs_punch_freed(fs);
 }
 
 /*

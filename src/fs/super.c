@@ -282,7 +282,7 @@ static void scrub_past_eof(struct dax_fs *fs, struct dax_inode *ip)
  * dax_fs_mount() - check @dev's superblock, replay its journal, load and
  * check every inode, extent and the bitmap (as fsck does), then free the
  * orphans a crash left and zero any data left in blocks past a file's
- * EOF.
+ * EOF; give free blocks still taking space back to the host.
  * Context: @dev not mounted elsewhere (the device is opened exclusively).
  * Return: 0 and *@fsp; -EINVAL (foreign image), -EUCLEAN (corrupt image;
  * dax_fs_fsck() says why), -ENOMEM.
@@ -325,6 +325,7 @@ int dax_fs_mount(struct dax_dev *dev, struct dax_fs **fsp)
 			scrub_past_eof(fs, ip);
 		}
 	}
+	fs_punch_free_all(fs);
 	pthread_mutex_unlock(&fs->lock);
 	*fsp = fs;
 	return 0;
@@ -363,5 +364,8 @@ void dax_fs_get_stats(struct dax_fs *fs, struct dax_fs_stats *st)
 	st->commits = fs->commits;
 	st->replayed = fs->replayed;
 	st->orphans = fs->orphans;
+	st->punched = fs->dev->punched;
+	st->punch_failed = fs->dev->punch_failed;
+	st->punch_off = fs->dev->punch_off;
 	pthread_mutex_unlock(&fs->lock);
 }

@@ -22,7 +22,7 @@
 
 struct cli {
 	bool json;
-	bool quick, read_only, repair, force; /* command options */
+	bool read_only, repair, force; /* command options */
 	const char *cmd; /* subcommand being run, for messages */
 	FILE *out;       /* where results go: stdout, or the JSON buffer */
 	/* Run once by die() before it exits: undo a half-done command. */
@@ -94,6 +94,5 @@ void json_bool(const char *key, bool val);
 void pool_stats(struct udax_pool *pool, struct udax_stats *st);
 
 int cmd_demo(int argc, char **argv);
-int cmd_bench(int argc, char **argv);
 
 #endif /* UDAX_TOOL_CLI_H */

@@ -29,7 +29,6 @@
 #define OPT_READ_ONLY 0x1 /* -r, --read-only */
 #define OPT_REPAIR 0x2	  /* --repair */
 #define OPT_FORCE 0x4	  /* -f, --force */
-#define OPT_QUICK 0x8	  /* -q, --quick */
 
 struct command {
 	const char *name;
@@ -922,9 +921,6 @@ static const struct command commands[] = {
 	{ "fsck", "POOL", "check a pool's consistency (exit 1 if corrupt)", 1,
 	  1, 0, cmd_fsck },
 	{ "stats", "POOL", "show space and file count", 1, 1, 0, cmd_stats },
-	{ "bench", "[--quick]",
-	  "run the benchmarks of a build tree into ./bench-results/", 0, 0,
-	  OPT_QUICK, cmd_bench },
 	{ "demo", "[POOL]",
 	  "show udax at work on a sparse file (default pool: ./udax-demo.pool)",
 	  0, 1, 0, cmd_demo },
@@ -982,7 +978,6 @@ static const struct {
 	{ "-r", "--read-only", OPT_READ_ONLY },
 	{ NULL, "--repair", OPT_REPAIR },
 	{ "-f", "--force", OPT_FORCE },
-	{ "-q", "--quick", OPT_QUICK },
 };
 
 /* An option of a command; 0 if unknown. */
@@ -1066,7 +1061,6 @@ int main(int argc, char **argv)
 		die("expected %d to %d arguments: %s (see udax %s --help)",
 		    c->min_args, c->max_args, c->args, c->name);
 	}
-	cli.quick = opts & OPT_QUICK;
 	cli.read_only = opts & OPT_READ_ONLY;
 	cli.repair = opts & OPT_REPAIR;
 	cli.force = opts & OPT_FORCE;

@@ -483,7 +483,7 @@ void json_bool(const char *key, bool val)
 
 void pool_stats(struct udax_pool *pool, struct udax_stats *st)
 {
-	int err = udax_pool_stats(pool, st);
+	int err = udax_pool_stats(pool, st, sizeof(*st));
 
 	if (err)
 		die_err(err, "reading the pool's counters");

@@ -211,6 +211,38 @@ ok version-json "$udax" --json --version
 isjson version-json '"version" in v and "library" in v'
 err misplaced-opt "does not apply" "$udax" ls --force "$pool"
 
+# ---- mkfs over an existing file ----
+printf 'precious\n' >"$dir/data.img"
+err mkfs-data "use --force" "$udax" mkfs "$dir/data.img" 8M
+check mkfs-data-kept grep -qx precious "$dir/data.img"
+ok mkfs-force "$udax" --json mkfs --force "$dir/data.img" 8M
+isjson mkfs-force 'v["formatted"] is True and v["size"] == 8 << 20'
+ok mkfs-force-ls "$udax" --json ls "$dir/data.img"
+isjson mkfs-force-empty 'v == []'
+err mkfs-force-pool "use --force" "$udax" mkfs "$dir/data.img"
+ok mkfs-force-again "$udax" mkfs -f "$dir/data.img"
+expect mkfs-force-again "formatted pool"
+err mkfs-chardev "neither a regular file nor a device-DAX device" "$udax" mkfs --force /dev/null 8M
+err mkfs-nosize "SIZE is needed" "$udax" mkfs "$dir/nosize.pool"
+
+# ---- space back to the host: rm shrinks the pool file ----
+sp=$dir/space.pool
+ok mkfs-space "$udax" mkfs "$sp" 64M
+head -c 20000000 /dev/urandom >"$dir/20m"
+ok put-space "$udax" put "$sp" "$dir/20m" big
+b1=$(stat -c %b "$sp")
+ok rm-space "$udax" rm "$sp" big
+b2=$(stat -c %b "$sp")
+# 20 MB are 39062 blocks of 512 bytes: at least 90% of them given back
+# (where the host file system can punch holes).
+head -c 8192 /dev/urandom >"$dir/probe"
+if fallocate -p -o 0 -l 4096 "$dir/probe" 2>/dev/null; then
+	check "rm-shrinks ($b1 -> $b2 blocks of 512)" [ $((b1 - b2)) -gt 35000 ]
+else
+	echo "note: $dir cannot punch holes: rm-shrinks not checked"
+fi
+rm -f "$dir/20m"
+
 # ---- hostile names: --, plain escaping, JSON ----
 hp=$dir/hostile.pool
 ok mkfs-json "$udax" --json mkfs "$hp" 16M
@@ -261,6 +293,7 @@ demo=$!
 for _ in $(seq 1 100); do [ -e "$dir/busy.pool" ] && break; sleep 0.05; done
 sleep 0.3
 err busy "in use by another process" "$udax" ls "$dir/busy.pool"
+err busy-mkfs "is in use" "$udax" mkfs --force "$dir/busy.pool"
 wait $demo
 check demo-exit [ $? -eq 0 ]
 cp "$dir/demo.json" "$dir/out"

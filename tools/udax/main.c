@@ -228,34 +228,89 @@ static void random_suffix(char *out)
 
 #define POOL_MIN (4ULL << 20)
 
+/* udax_pool_format() on an existing @path: why it refused, in words. */
+static void __attribute__((noreturn)) die_format(const char *path, int err)
+{
+	const char *p = shown(path);
+
+	switch (-err) {
+	case EEXIST:
+		die("'%s' already exists and holds a udax pool or other data: "
+		    "use --force to format it (its contents are lost)", p);
+	case EBUSY:
+		die("'%s' is in use (a pool open on it, here or in another "
+		    "process, or a mounted device)", p);
+	case EINVAL:
+		die("'%s' is too small for a pool (the minimum is 4M)", p);
+	case ENODEV:
+		die("'%s' is neither a regular file nor a device-DAX device", p);
+	case EISDIR:
+		die("'%s' is a directory", p);
+	default:
+		die_err(err, "cannot format '%s'", p);
+	}
+}
+
 static int cmd_mkfs(int argc, char **argv)
 {
-	uint64_t size;
+	const char *path = argv[0];
+	uint64_t size = 0;
 	struct udax_pool *pool;
+	struct udax_stats st;
+	struct stat hs;
+	bool exists;
 	char buf[32];
 	int err;
 
-	if (!*argv[0])
+	if (!*path)
 		die("the pool path is empty");
-	if (argc < 2)
-		die("expected POOL SIZE (see udax mkfs --help)");
-	size = size_arg(argv[1], "size");
-	if (size < POOL_MIN)
-		die("size %s is too small (the minimum is 4M)", shown(argv[1]));
-	err = udax_pool_create(argv[0], size, &pool);
-	if (err == -EEXIST)
-		die("'%s' already exists", shown(argv[0]));
-	if (err)
-		die_err(err, "cannot create pool '%s'", shown(argv[0]));
+	exists = !stat(path, &hs);
+	if (argc > 1) {
+		size = size_arg(argv[1], "size");
+		if (size < POOL_MIN)
+			die("size %s is too small (the minimum is 4M)",
+			    shown(argv[1]));
+	} else if (!exists) {
+		die("expected POOL SIZE: '%s' does not exist, so SIZE is "
+		    "needed (see udax mkfs --help)",
+		    shown(path));
+	}
+	if (!exists) {
+		err = udax_pool_create(path, size, &pool);
+		if (err == -EEXIST)
+			die("'%s' already exists", shown(path));
+		if (err)
+			die_err(err, "cannot create pool '%s'", shown(path));
+	} else {
+		/*
+		 * An existing file or device: the library refuses one that
+		 * holds a pool or data unless forced, and one in use always.
+		 */
+		err = udax_pool_format(path, size,
+				       cli.force ? UDAX_FORMAT_FORCE : 0, &pool);
+		if (err)
+			die_format(path, err);
+	}
+	pool_stats(pool, &st);
 	close_pool(pool);
+	if (!size && S_ISREG(hs.st_mode))
+		size = (uint64_t)hs.st_size;
 	if (cli.json) {
 		json_begin();
-		json_name("pool", argv[0]);
-		json_u64("size", size);
+		json_name("pool", path);
+		json_bool("formatted", exists);
+		if (size)
+			json_u64("size", size);
+		json_u64("data_bytes", st.pool_blocks * 4096);
 		json_end();
-	} else {
-		fprintf(cli.out, "created pool %s (%s)\n", shown(argv[0]),
+	} else if (size) {
+		fprintf(cli.out, "%s pool %s (%s)\n",
+			exists ? "formatted" : "created", shown(path),
 			human_size(size, buf, sizeof(buf)));
+	} else {
+		fprintf(cli.out, "formatted pool %s (%s of data space)\n",
+			shown(path),
+			human_size(st.pool_blocks * 4096, buf, sizeof(buf)));
 	}
 	return 0;
 }
@@ -902,8 +957,10 @@ static int cmd_stats(int argc, char **argv)
 }
 
 static const struct command commands[] = {
-	{ "mkfs", "POOL SIZE", "create a pool file of SIZE bytes (e.g. 1G)",
-	  1, 2, 0, cmd_mkfs },
+	{ "mkfs", "[--force] POOL [SIZE]",
+	  "create a pool file of SIZE bytes (e.g. 1G), or format an existing "
+	  "file or /dev/daxX.Y",
+	  1, 2, OPT_FORCE, cmd_mkfs },
 	{ "ls", "POOL", "list the files in POOL", 1, 1, 0, cmd_ls },
 	{ "stat", "POOL NAME", "show size and allocation of a file", 2, 2, 0,
 	  cmd_stat },

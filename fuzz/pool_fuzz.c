@@ -140,6 +140,7 @@ struct fz_case {
 	const uint8_t *raw;  /* raw image */
 	size_t raw_len;
 	uint64_t file_size;
+	bool backup; /* block 0 copied to the file's last block */
 	const uint8_t *script;
 	size_t script_len;
 	uint8_t raw_script[FZ_RAW_SCRIPT];
@@ -196,6 +197,8 @@ static void for_each_region(const struct fz_case *c, int fd,
 		*ok = fn(fd, c->img + FZ_PACK_HEAD * FZ_BLOCK,
 			 (c->nblocks - FZ_PACK_HEAD) * FZ_BLOCK,
 			 fz_image_block(FZ_PACK_HEAD) * FZ_BLOCK);
+	if (*ok && c->backup)
+		*ok = fn(fd, c->img, FZ_BLOCK, c->file_size - FZ_BLOCK);
 }
 
 static bool write_region(int fd, const void *buf, size_t len, uint64_t off)
@@ -277,6 +280,8 @@ static bool parse(const uint8_t *data, size_t size, struct fz_case *c)
 	memcpy(c->img, data, c->nblocks * FZ_BLOCK);
 	if (c->flags & FZ_FLAG_FIXCSUM)
 		fz_fix_csums(c->img, c->nblocks);
+	c->backup = c->nblocks && fz_packed_backup(c->img) &&
+		    fz_image_block(c->nblocks - 1) + 1 < c->file_size / FZ_BLOCK;
 	return true;
 }
 

@@ -20,6 +20,8 @@
  *                 shrinks a file: read-only sees it applied (in memory);
  *   orphan        a file unlinked while open when the power went: repair
  *                 frees it;
+ *   random        12 rounds (200 with -l) of bytes flipped over one of
+ *                 those blocks, whole or a short run;
  *
  * and for each: fsck reports problems; a read-write open refuses the
  * pool; a UDAX_POOL_RDONLY open lists and reads every intact file with
@@ -516,6 +518,73 @@ static void committed_journal(void)
 	CHECK_EQ(udax_pool_close(pool), 0);
 }
 
+/*
+ * Random rounds: bytes flipped (whole block, or a run of 1 to 64 bytes)
+ * in a block picked among the superblock, its backup, the commit block,
+ * an inode-table block in use, the bitmap and the extent block; the
+ * damaged files are those whose inode slot or extent block was hit.
+ */
+static void random_rounds(unsigned int rounds)
+{
+	uint64_t eb = inode_of(pristine, by_name("frag")->ino)->ext_head;
+
+	for (unsigned int r = 0; r < rounds; r++) {
+		uint8_t *img = start();
+		unsigned int kind = (unsigned int)t_rand_below(&rng, 6);
+		uint64_t blk, off = 0, len = DAX_BLOCK_SIZE;
+		char what[96];
+
+		switch (kind) {
+		case 0:
+			blk = 0;
+			break;
+		case 1:
+			blk = sb.nr_blocks;
+			break;
+		case 2:
+			blk = sb.journal_start;
+			break;
+		case 3:
+			blk = sb.itable_start +
+			      files[t_rand_below(&rng, nr_files)].ino /
+				      DAX_FS_INODES_PER_BLOCK;
+			break;
+		case 4:
+			blk = sb.bitmap_start;
+			break;
+		default:
+			blk = eb;
+			by_name("frag")->damaged = true;
+			break;
+		}
+		if (t_rand_below(&rng, 2)) {
+			len = 1 + t_rand_below(&rng, 64);
+			off = t_rand_below(&rng, DAX_BLOCK_SIZE - len + 1);
+		}
+		for (uint64_t i = off; i < off + len; i++)
+			img[(blk << DAX_BLOCK_SHIFT) + i] ^=
+				(uint8_t)(1 + t_rand_below(&rng, 255));
+		if (kind == 3) {
+			for (unsigned int i = 0; i < nr_files; i++) {
+				uint64_t at = ((sb.itable_start << DAX_BLOCK_SHIFT) +
+					       (uint64_t)files[i].ino *
+						       DAX_FS_INODE_SIZE) -
+					      (blk << DAX_BLOCK_SHIFT);
+
+				if (files[i].ino / DAX_FS_INODES_PER_BLOCK ==
+					    blk - sb.itable_start &&
+				    at < off + len && off < at + DAX_FS_INODE_SIZE)
+					files[i].damaged = true;
+			}
+		}
+		snprintf(what, sizeof(what), "round %u: block %llu bytes %llu+%llu",
+			 r, (unsigned long long)blk, (unsigned long long)off,
+			 (unsigned long long)len);
+		image_io(img, false);
+		check_case(what, true);
+	}
+}
+
 /* An orphan (unlinked while open, then a crash): repair frees it. */
 static void orphan(void)
 {
@@ -595,6 +664,7 @@ int main(int argc, char **argv)
 	damage_same_name();
 	committed_journal();
 	orphan();
+	random_rounds(t_long ? 200 : 12);
 	version1();
 
 	/* Bad arguments; not a pool; in use. */

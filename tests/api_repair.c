@@ -207,11 +207,23 @@ static void check_data(struct udax_pool *pool, struct tfile *t,
 	free(buf);
 }
 
+static char listed_names[2 * MAX_FILES][64];
+
+/* Count the listed names; each must be listed once. */
 static int count_cb(void *ctx, const char *name, uint64_t size)
 {
-	(void)name;
+	unsigned int *n = ctx;
+
 	(void)size;
-	(*(unsigned int *)ctx)++;
+	for (unsigned int i = 0; i < *n && i < 2 * MAX_FILES; i++)
+		if (!strcmp(listed_names[i], name)) {
+			fprintf(stderr, "list: '%s' twice\n", name);
+			CHECK(0);
+		}
+	if (*n < 2 * MAX_FILES)
+		snprintf(listed_names[*n], sizeof(listed_names[0]), "%s",
+			 name);
+	(*n)++;
 	return 0;
 }
 

@@ -148,19 +148,26 @@ static const struct dax_fs_inode *raw_inode(struct dax_fs *fs, uint32_t ino)
 
 /*
  * Read-only mount: names for the intact files (in inode order; of two
- * with one name the later is left nameless), then, for each judged inode
- * whose name can be read and is not taken, a damaged stand-in that
- * carries only the name, so that opening it says -EUCLEAN rather than
- * -ENOENT.
+ * with one name the later is left out: repair renames it), then, for
+ * each judged inode whose name can be read and is not taken, a damaged
+ * stand-in that carries only the name, so that opening it says -EUCLEAN
+ * rather than -ENOENT.
  */
 static int rdonly_names(struct dax_fs *fs, const struct fs_salvage *sv)
 {
 	for (uint64_t ino = 0; ino < fs->nr_inodes; ino++) {
 		struct dax_inode *ip = fs->inodes[ino];
 
-		if (ip && !(ip->disk.flags & DAX_FS_INODE_ORPHAN) &&
-		    !fs_name_find(fs, ip->disk.name, ip->disk.name_len))
+		if (!ip || (ip->disk.flags & DAX_FS_INODE_ORPHAN))
+			continue;
+		if (!fs_name_find(fs, ip->disk.name, ip->disk.name_len)) {
 			fs_name_insert(fs, ip);
+			continue;
+		}
+		/* Unreachable by its name, and not to be listed twice. */
+		fs->inodes[ino] = NULL;
+		fs->free_inodes++;
+		fs_inode_destroy(ip);
 	}
 	for (uint64_t ino = 0; ino < fs->nr_inodes; ino++) {
 		const struct dax_fs_inode *d;

@@ -262,6 +262,7 @@ static void rdonly_session(const char *what)
 	/* Every change is -EROFS. */
 	CHECK_EQ(udax_open(pool, "new", O_RDWR | O_CREAT, 0644, &f), -EROFS);
 	CHECK_EQ(udax_open(pool, "f00", O_RDWR, 0, &f), -EROFS);
+	CHECK_EQ(udax_rename(pool, "f00", "f01", 0), -EROFS);
 	CHECK_EQ(udax_open(pool, "f00", O_WRONLY | O_TRUNC, 0, &f), -EROFS);
 	CHECK_EQ(udax_unlink(pool, "f00"), -EROFS);
 	if (!by_name("big")->damaged &&

@@ -155,8 +155,9 @@ UDAX_API int udax_pool_fsck(const char *path,
  * -EINVAL (not a udax pool), -EUCLEAN (damage repair cannot undo, such
  * as both superblocks bad: reported), -EBUSY (in use), -ENOMEM.
  */
-int udax_pool_repair(const char *path,
-		     void (*report)(void *ctx, const char *action), void *ctx);
+UDAX_API int udax_pool_repair(const char *path,
+			      void (*report)(void *ctx, const char *action),
+			      void *ctx);
 
 /* ---- files ---- */
 

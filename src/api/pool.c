@@ -480,6 +480,8 @@ int udax_rename(struct udax_pool *pool, const char *from, const char *to,
 		err = check_name(to);
 	if (err)
 		return err;
+	if (pool->rdonly)
+		return -EROFS;
 	return dax_fs_rename(pool->fs, from, to,
 			     (flags & UDAX_RENAME_NOREPLACE) ?
 				     DAX_FS_RENAME_NOREPLACE :

@@ -292,6 +292,8 @@ int dax_fs_rename(struct dax_fs *fs, const char *from, const char *to,
 		return -ENOENT;
 	if (!tlen)
 		return -EINVAL;
+	if (fs->rdonly)
+		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
 	ip = fs_name_find(fs, from, (size_t)flen);
 	if (!ip) {

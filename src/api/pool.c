@@ -274,7 +274,7 @@ int udax_pool_format(const char *path, uint64_t size, int flags,
 	 * the old contents' host space back (free blocks that hold data).
 	 */
 	if (!err)
-		err = pool_alloc(dev, &pool);
+		err = pool_alloc(dev, 0, &pool);
 	if (err) {
 		dax_dev_close(&dev);
 		return err;

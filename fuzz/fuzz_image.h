@@ -23,7 +23,10 @@
  *           image blocks 3..64 (journal records past the first 4 KiB) and
  *           everything past the last given block are zero; the file is as
  *           long as the superblock's nr_blocks says (at most
- *           FZ_IMAGE_MAX; at least the blocks given). The tail: byte 0
+ *           FZ_IMAGE_MAX; at least the blocks given), one block more
+ *           for a version 2 superblock, whose last block is then a copy
+ *           of block 0 (the backup superblock) unless the blocks given
+ *           reach it (see fz_packed_backup()). The tail: byte 0
  *           holds flags (FZ_FLAG_FIXCSUM: recompute every checksum the
  *           format has - superblock, inodes, extent blocks, journal commit
  *           word - before writing, so mutations reach past them), the
@@ -60,9 +63,26 @@ static inline uint64_t fz_image_block(uint64_t i)
 }
 
 /*
+ * Does a packed image whose first block is @blk0 (NULL if none) carry a
+ * backup superblock (a version 2 superblock)? Then the file is one block
+ * longer than nr_blocks, and its last block, unless the given blocks
+ * reach it, is a copy of block 0 (after checksum fixing).
+ */
+static inline bool fz_packed_backup(const uint8_t *blk0)
+{
+	uint32_t version = 0;
+
+	if (blk0)
+		memcpy(&version,
+		       blk0 + offsetof(struct dax_fs_super, version),
+		       sizeof(version));
+	return version == DAX_FS_VERSION;
+}
+
+/*
  * The file size of a packed image of @nblocks blocks whose first block
- * is @blk0 (NULL if none): the superblock's nr_blocks, capped, and at
- * least what the given blocks need.
+ * is @blk0 (NULL if none): the superblock's nr_blocks (plus the backup's
+ * block), capped, and at least what the given blocks need.
  */
 static inline uint64_t fz_packed_file_size(const uint8_t *blk0,
 					   uint64_t nblocks)
@@ -73,6 +93,8 @@ static inline uint64_t fz_packed_file_size(const uint8_t *blk0,
 	if (blk0)
 		memcpy(&nr, blk0 + offsetof(struct dax_fs_super, nr_blocks),
 		       sizeof(nr));
+	if (nr < FZ_IMAGE_MAX / FZ_BLOCK)
+		nr += fz_packed_backup(blk0);
 	if (nr > FZ_IMAGE_MAX / FZ_BLOCK)
 		nr = FZ_IMAGE_MAX / FZ_BLOCK;
 	if (nr < need)

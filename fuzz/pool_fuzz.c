@@ -23,7 +23,16 @@
  *      a success has the effect it should (data written reads back, sizes
  *      follow, punched ranges read as zeros);
  *   4. close every file and the pool (which must not be busy), and fsck
- *      again: after a session on a pool that opened it must be clean.
+ *      again: after a session on a pool that opened it must be clean,
+ *      and udax_pool_repair() must find nothing to do.
+ *
+ * Before that, every image is opened with UDAX_POOL_RDONLY: it must open
+ * unless fsck found it foreign (or no superblock is sound), every listed
+ * file opens (or says -EUCLEAN) and reads, and the pool file is left as
+ * it was. An image that does not open read-write goes to
+ * udax_pool_repair(): a foreign one must be refused as foreign, and
+ * after a repair that returns 0, fsck must be clean and the pool must
+ * open read-write.
  *
  * Any violation prints "pool_fuzz: BUG: ..." and aborts, which libFuzzer
  * reports as a crash with the input saved. UDAX_FUZZ_VERBOSE=1 in the
@@ -140,6 +149,7 @@ struct fz_case {
 	const uint8_t *raw;  /* raw image */
 	size_t raw_len;
 	uint64_t file_size;
+	bool backup; /* block 0 copied to the file's last block */
 	const uint8_t *script;
 	size_t script_len;
 	uint8_t raw_script[FZ_RAW_SCRIPT];
@@ -196,6 +206,8 @@ static void for_each_region(const struct fz_case *c, int fd,
 		*ok = fn(fd, c->img + FZ_PACK_HEAD * FZ_BLOCK,
 			 (c->nblocks - FZ_PACK_HEAD) * FZ_BLOCK,
 			 fz_image_block(FZ_PACK_HEAD) * FZ_BLOCK);
+	if (*ok && c->backup)
+		*ok = fn(fd, c->img, FZ_BLOCK, c->file_size - FZ_BLOCK);
 }
 
 static bool write_region(int fd, const void *buf, size_t len, uint64_t off)
@@ -228,7 +240,7 @@ static void check_unchanged(const struct fz_case *c)
 		bug("fsck changed the pool file's size");
 	for_each_region(c, pool_fd, same_as, &ok);
 	if (!ok)
-		bug("fsck wrote to the pool file");
+		bug("fsck or a read-only open wrote to the pool file");
 }
 
 static uint64_t splitmix(uint64_t *s)
@@ -277,6 +289,8 @@ static bool parse(const uint8_t *data, size_t size, struct fz_case *c)
 	memcpy(c->img, data, c->nblocks * FZ_BLOCK);
 	if (c->flags & FZ_FLAG_FIXCSUM)
 		fz_fix_csums(c->img, c->nblocks);
+	c->backup = c->nblocks && fz_packed_backup(c->img) &&
+		    fz_image_block(c->nblocks - 1) + 1 < c->file_size / FZ_BLOCK;
 	return true;
 }
 
@@ -320,6 +334,91 @@ static int fsck(struct fz_report *r, const char *when)
 	if ((err == -EUCLEAN || err == -EINVAL) && !r->nr)
 		bug("fsck (%s) returned %d without saying why", when, err);
 	return err;
+}
+
+/* ---- read-only open and repair ---- */
+
+static int ro_list_cb(void *ctx, const char *name, uint64_t size)
+{
+	struct udax_pool *pool = ctx;
+	static uint8_t buf[16 << 10];
+	struct udax_file *f;
+	ssize_t n;
+	int err;
+
+	if (!*name || strlen(name) > 255 || size > FZ_MAX_FILE)
+		bug("read-only list: name of %zu bytes, size %" PRIu64,
+		    strlen(name), size);
+	err = udax_open(pool, name, O_RDONLY, 0, &f);
+	note("read-only open \"%.20s\": %d", name, err);
+	if (err == -EUCLEAN || err == -ENOMEM)
+		return 0;
+	if (err)
+		bug("read-only open of listed \"%.20s\": %d", name, err);
+	if (udax_open(pool, name, O_RDWR, 0, &f) != -EROFS ||
+	    udax_unlink(pool, name) != -EROFS)
+		bug("read-only pool: a change did not say -EROFS");
+	n = udax_pread(f, buf, sizeof(buf), 0);
+	if (n < 0 && n != -ENOMEM)
+		bug("read-only pread of \"%.20s\": %zd", name, n);
+	if (n >= 0 && (uint64_t)n != (size < sizeof(buf) ? size : sizeof(buf)))
+		bug("read-only pread of \"%.20s\" (%" PRIu64 " bytes): %zd",
+		    name, size, n);
+	if (udax_pwrite(f, buf, 1, 0) != -EROFS)
+		bug("read-only pwrite did not say -EROFS");
+	err = udax_close(f);
+	if (err)
+		bug("read-only close: %d", err);
+	return 0;
+}
+
+/* Open @c read-only, read every file, and check nothing was written. */
+static void rdonly_check(const struct fz_case *c, int fsck_err)
+{
+	struct udax_pool *pool;
+	int err = udax_pool_open(pool_path, UDAX_POOL_RDONLY, &pool);
+
+	note("read-only open: %d", err);
+	if (err != 0 && err != -EUCLEAN && err != -EINVAL && err != -ENOMEM)
+		bug("read-only open returned %d", err);
+	if (!err && fsck_err == -EINVAL)
+		bug("fsck found the image foreign, it opens read-only");
+	if (err && !fsck_err)
+		bug("fsck found the image clean, read-only open says %d", err);
+	if (err)
+		return;
+	err = udax_list(pool, ro_list_cb, pool);
+	if (err)
+		bug("read-only list: %d", err);
+	err = udax_pool_close(pool);
+	if (err)
+		bug("read-only pool close: %d", err);
+	check_unchanged(c);
+}
+
+/* Repair an image that did not open; if it says 0, it must be sound. */
+static void repair_check(int fsck_err)
+{
+	struct fz_report r = { .when = "repair" };
+	struct fz_report after;
+	struct udax_pool *pool;
+	int err = udax_pool_repair(pool_path, report, &r);
+
+	note("repair: %d, %u actions", err, r.nr);
+	if (err != 0 && err != -EUCLEAN && err != -EINVAL && err != -ENOMEM)
+		bug("repair returned %d", err);
+	if (fsck_err == -EINVAL && err != -EINVAL && err != -ENOMEM)
+		bug("fsck found the image foreign, repair says %d", err);
+	if (err)
+		return;
+	if (fsck(&after, "after repair"))
+		bug("repair returned 0, fsck is not clean");
+	err = udax_pool_open(pool_path, 0, &pool);
+	if (err)
+		bug("repair returned 0, open says %d", err);
+	err = udax_pool_close(pool);
+	if (err)
+		bug("pool close after repair: %d", err);
 }
 
 /* ---- the operations ---- */
@@ -989,6 +1088,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	fsck_err = fsck(&before, "before open");
 	check_unchanged(&c);
+	if (c.file_size >= FZ_BLOCK)
+		rdonly_check(&c, fsck_err);
 
 	err = udax_pool_open(pool_path, 0, &pool);
 	note("open: %d", err);
@@ -1014,6 +1115,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    "journal), yet it opens",
 		    before.nr);
 	if (err) {
+		if (err != -ENOMEM)
+			repair_check(fsck_err);
 		free(c.img);
 		return 0;
 	}
@@ -1025,6 +1128,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fsck(&after, "after the session");
 		}
 		bug("fsck is not clean after a session on a pool that opened");
+	}
+	{
+		struct fz_report r = { .when = "repair of a clean pool" };
+
+		err = udax_pool_repair(pool_path, report, &r);
+		if (err != -ENOMEM && (err || r.nr))
+			bug("repair of a clean pool: %d, %u actions", err,
+			    r.nr);
 	}
 	free(c.img);
 	return 0;

@@ -155,7 +155,7 @@ static void check_pools(const char *dir)
 	CHECK_EQ(t_fsck(small), 0);
 
 	REQUIRE(udax_pool_create(path, 64 * MiB, &pool) == 0);
-	CHECK_EQ(udax_pool_open(path, 1, &p2), -EINVAL);
+	CHECK_EQ(udax_pool_open(path, 0x100, &p2), -EINVAL); /* unknown */
 	/* Opening is exclusive, in this process ... */
 	CHECK_EQ(udax_pool_open(path, 0, &p2), -EBUSY);
 	CHECK_EQ(udax_pool_create(path, 64 * MiB, &p2), -EEXIST);

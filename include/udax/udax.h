@@ -93,14 +93,31 @@ UDAX_API int udax_pool_create(const char *path, uint64_t size,
 UDAX_API int udax_pool_format(const char *path, uint64_t size, int flags,
 			      struct udax_pool **poolp);
 
+/* In @flags of udax_pool_open: open read-only, even a corrupt pool. */
+#define UDAX_POOL_RDONLY 0x1
+
 /*
  * udax_pool_open() - open an existing pool (a pool file, an fsdax file or
- * a device-DAX device). @flags must be 0. Opening is exclusive: a second
- * opener, in this or another process, gets -EBUSY. A committed journal
- * transaction left by a crash is replayed; unlinked files still open at
- * the crash are freed.
- * Errors: -ENOENT, -EBUSY, -EINVAL (not a udax pool, unknown version),
- * -EUCLEAN (corrupt: run `udax fsck`), -ENOMEM.
+ * a device-DAX device). @flags: 0 or UDAX_POOL_RDONLY. Opening is
+ * exclusive: a second opener, in this or another process, gets -EBUSY. A
+ * committed journal transaction left by a crash is replayed; unlinked
+ * files still open at the crash are freed.
+ *
+ * UDAX_POOL_RDONLY: nothing is written to the device, and a corrupt pool
+ * opens as long as its superblock or the backup superblock is sound, so
+ * that the intact files can be copied out before (or instead of) a
+ * repair. A committed journal transaction is applied in memory only; a
+ * torn or garbage journal is ignored (the files are as before it).
+ * Files whose metadata is damaged are listed when their name can still
+ * be read, and udax_open() of them fails with -EUCLEAN; intact files read
+ * normally. Every modifying call returns -EROFS (udax_open() with
+ * O_WRONLY, O_RDWR, O_CREAT or O_TRUNC, udax_unlink(), udax_pwrite(),
+ * udax_ftruncate(), udax_fallocate()); a shared writable mapping is
+ * refused with -EACCES as for any read-only handle. The pool file itself
+ * is still opened read-write (for the lock and the mapping).
+ * Errors: -ENOENT, -EBUSY, -EINVAL (not a udax pool, unknown version, bad
+ * @flags), -EUCLEAN (corrupt: run `udax fsck`; with UDAX_POOL_RDONLY: no
+ * sound superblock), -ENOMEM.
  */
 UDAX_API int udax_pool_open(const char *path, int flags,
 			    struct udax_pool **poolp);
@@ -120,13 +137,37 @@ UDAX_API int udax_pool_fsck(const char *path,
 			    void (*report)(void *ctx, const char *problem),
 			    void *ctx);
 
+/*
+ * udax_pool_repair() - repair the pool at @path (not open anywhere) and
+ * call @report (may be NULL) once per action taken, with a line naming
+ * the file it concerns (e.g. "removed file 'b' (inode 3): checksum
+ * mismatch; its blocks are freed"). What can be derived is rebuilt: the
+ * block bitmap (from the extents of the intact files), a committed
+ * journal transaction replayed, a torn or garbage journal cleared,
+ * orphans (files deleted while open) freed, a bad superblock copy
+ * rewritten from the other. What is damaged beyond trust is removed: a
+ * file whose inode, extents or extent blocks fail a check (its name goes
+ * with it, its blocks are freed). Of two files claiming one block, the
+ * one with the higher inode number is removed; of two with one name, the
+ * later is renamed NAME~INODE. Every intact file keeps its data.
+ * Return: 0 when the pool is now consistent (udax_pool_fsck() is clean
+ * and it opens read-write; also when there was nothing to repair),
+ * -EINVAL (not a udax pool), -EUCLEAN (damage repair cannot undo, such
+ * as both superblocks bad: reported), -EBUSY (in use), -ENOMEM.
+ */
+UDAX_API int udax_pool_repair(const char *path,
+			      void (*report)(void *ctx, const char *action),
+			      void *ctx);
+
 /* ---- files ---- */
 
 /*
  * udax_open() - open the file @name in @pool. @oflags: O_RDONLY, O_WRONLY
  * or O_RDWR, with O_CREAT, O_EXCL, O_TRUNC; @mode for a new file.
  * Errors: -ENOENT, -EEXIST, -ENAMETOOLONG (over 255 bytes), -EINVAL
- * (empty name, a '/' in it, bad flags), -ENOSPC (no free inode).
+ * (empty name, a '/' in it, bad flags), -ENOSPC (no free inode); on a
+ * pool opened with UDAX_POOL_RDONLY: -EROFS (any flag but O_RDONLY),
+ * -EUCLEAN (the file's metadata is damaged).
  */
 UDAX_API int udax_open(struct udax_pool *pool, const char *name, int oflags,
 		       mode_t mode, struct udax_file **filep);

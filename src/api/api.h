@@ -44,6 +44,7 @@ struct udax_pool {
 	struct dax_fs *fs;
 	pthread_mutex_t lock;
 	unsigned long users; /* handles + mappings, under lock */
+	bool rdonly;	     /* UDAX_POOL_RDONLY: every change is -EROFS */
 	struct dax_fstate *files;
 };
 

@@ -31,6 +31,12 @@ static bool can_write(const struct udax_file *file)
 	return (file->oflags & O_ACCMODE) != O_RDONLY;
 }
 
+/* A handle of a read-only pool: every change is -EROFS (before -EBADF). */
+static bool pool_rdonly(const struct udax_file *file)
+{
+	return file->fst->pool->rdonly;
+}
+
 ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
 		   uint64_t offset)
 {
@@ -83,6 +89,8 @@ ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
 
 	if (!file || (!buf && len))
 		return -EINVAL;
+	if (pool_rdonly(file))
+		return -EROFS;
 	if (!can_write(file))
 		return -EBADF;
 	if (len > SSIZE_MAX)
@@ -121,6 +129,8 @@ int udax_ftruncate(struct udax_file *file, uint64_t size)
 	DAX_API_ENTER();
 	if (!file)
 		return -EINVAL;
+	if (pool_rdonly(file))
+		return -EROFS;
 	if (!can_write(file))
 		return -EBADF;
 	if (size > DAX_FS_MAX_FILE_PAGES << DAX_PAGE_SHIFT)
@@ -136,6 +146,8 @@ int udax_fallocate(struct udax_file *file, int mode, uint64_t offset,
 
 	if (!file || !len || offset + len < offset)
 		return -EINVAL;
+	if (pool_rdonly(file))
+		return -EROFS;
 	if (!can_write(file))
 		return -EBADF;
 	if (mode & ~(UDAX_FALLOC_KEEP_SIZE | UDAX_FALLOC_PUNCH_HOLE))

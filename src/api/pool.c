@@ -209,7 +209,8 @@ void dax_fstate_put(struct dax_fstate *fst)
 
 /* ---- pools ---- */
 
-static int pool_alloc(struct dax_dev *dev, struct udax_pool **poolp)
+static int pool_alloc(struct dax_dev *dev, int flags,
+		      struct udax_pool **poolp)
 {
 	dax_vm_fork_guard_init();
 	struct udax_pool *pool = calloc(1, sizeof(*pool));
@@ -218,7 +219,9 @@ static int pool_alloc(struct dax_dev *dev, struct udax_pool **poolp)
 	if (!pool)
 		return -ENOMEM;
 	pool->dev = dev;
-	err = dax_fs_mount(dev, &pool->fs);
+	pool->rdonly = flags & UDAX_POOL_RDONLY;
+	err = pool->rdonly ? dax_fs_mount_rdonly(dev, &pool->fs)
+			   : dax_fs_mount(dev, &pool->fs);
 	if (err) {
 		free(pool);
 		return err;
@@ -242,7 +245,7 @@ int udax_pool_create(const char *path, uint64_t size, struct udax_pool **poolp)
 		return err;
 	err = dax_fs_mkfs(dev, 0);
 	if (!err)
-		err = pool_alloc(dev, poolp);
+		err = pool_alloc(dev, 0, poolp);
 	if (err) {
 		dax_dev_close(&dev);
 		unlink(path);
@@ -271,7 +274,7 @@ int udax_pool_format(const char *path, uint64_t size, int flags,
 	 * the old contents' host space back (free blocks that hold data).
 	 */
 	if (!err)
-		err = pool_alloc(dev, &pool);
+		err = pool_alloc(dev, 0, &pool);
 	if (err) {
 		dax_dev_close(&dev);
 		return err;
@@ -289,12 +292,12 @@ int udax_pool_open(const char *path, int flags, struct udax_pool **poolp)
 	struct dax_dev *dev;
 	int err;
 
-	if (!path || !*path || !poolp || flags)
+	if (!path || !*path || !poolp || (flags & ~UDAX_POOL_RDONLY))
 		return -EINVAL;
 	err = dax_dev_open(path, &dev);
 	if (err)
 		return err;
-	err = pool_alloc(dev, poolp);
+	err = pool_alloc(dev, flags, poolp);
 	if (err)
 		dax_dev_close(&dev);
 	return err;
@@ -353,6 +356,28 @@ int udax_pool_fsck(const char *path,
 	return err;
 }
 
+int udax_pool_repair(const char *path,
+		     void (*report)(void *ctx, const char *action), void *ctx)
+{
+	DAX_API_ENTER();
+	struct dax_dev *dev;
+	int err;
+
+	if (!path || !*path)
+		return -EINVAL;
+	if (!report)
+		report = report_nothing;
+	err = dax_dev_open(path, &dev);
+	if (err == -EINVAL)
+		report(ctx, "cannot repair: not even one 4 KiB block, or it "
+			    "cannot be mapped: not a udax pool");
+	if (err)
+		return err;
+	err = dax_fs_repair(dev, report, ctx);
+	dax_dev_close(&dev);
+	return err;
+}
+
 /* ---- files ---- */
 
 static int check_name(const char *name)
@@ -382,6 +407,8 @@ int udax_open(struct udax_pool *pool, const char *name, int oflags,
 		return err;
 	if ((oflags & O_TRUNC) && acc == O_RDONLY)
 		return -EINVAL;
+	if (pool->rdonly && (acc != O_RDONLY || (oflags & (O_CREAT | O_TRUNC))))
+		return -EROFS;
 	err = dax_fs_lookup(pool->fs, name, &ip);
 	if (err == -ENOENT && (oflags & O_CREAT))
 		err = dax_fs_create(pool->fs, name, mode & 07777, &ip);
@@ -435,6 +462,8 @@ int udax_unlink(struct udax_pool *pool, const char *name)
 	err = check_name(name);
 	if (err)
 		return err;
+	if (pool->rdonly)
+		return -EROFS;
 	return dax_fs_unlink(pool->fs, name);
 }
 
@@ -451,6 +480,8 @@ int udax_rename(struct udax_pool *pool, const char *from, const char *to,
 		err = check_name(to);
 	if (err)
 		return err;
+	if (pool->rdonly)
+		return -EROFS;
 	return dax_fs_rename(pool->fs, from, to,
 			     (flags & UDAX_RENAME_NOREPLACE) ?
 				     DAX_FS_RENAME_NOREPLACE :

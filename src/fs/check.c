@@ -185,6 +185,7 @@ static int load_rec(struct dax_fs *fs, struct dax_inode *ip,
 		return 0;
 	}
 	if (seen_any(seen, e->block, e->count)) {
+		rep->conflicts++;
 		fs_report(rep,
 			  "inode %u: %s: blocks %llu+%u already in use "
 			  "(owned twice)",
@@ -232,6 +233,7 @@ static int load_chain(struct dax_fs *fs, struct dax_inode *ip,
 			return 0;
 		}
 		if (seen_any(seen, b, 1)) {
+			rep->conflicts++;
 			fs_report(rep,
 				  "inode %u: extent block %llu already in use "
 				  "(owned twice)",
@@ -290,13 +292,16 @@ static int load_chain(struct dax_fs *fs, struct dax_inode *ip,
 }
 
 /*
- * Write @name (@len bytes, any but NUL) into @out for a report: bytes
- * below 0x20, 0x7f, '"' and '\\' as \xNN, so that a report stays one
- * printable line whatever the image holds (the pool fuzzer found a name
- * with a newline in it splitting fsck's "already used" line in two).
+ * fs_name_escape() - write @name (@len bytes, any but NUL) into @out for
+ * a report: bytes below 0x20, 0x7f, '"' and '\\' as \xNN, so that a
+ * report stays one printable line whatever the image holds (the pool
+ * fuzzer found a name with a newline in it splitting fsck's "already
+ * used" line in two).
+ * Context: any.
+ * Return: @out.
  */
-static const char *name_escape(const char *name, size_t len,
-			       char out[4 * DAX_FS_NAME_MAX + 1])
+const char *fs_name_escape(const char *name, size_t len,
+			   char out[4 * DAX_FS_NAME_MAX + 1])
 {
 	char *o = out;
 
@@ -322,7 +327,40 @@ static bool all_zero(const void *p, size_t len)
 	return true;
 }
 
-/* Load inode @ino if its slot is used. */
+/*
+ * fs_inode_guess_name() - does the name field of @d (an inode that may
+ * have failed its checksum) look like a name: 1 to 255 bytes, no NUL in
+ * it, zeros after it? Repair names a damaged file by it in its report, a
+ * read-only mount keeps it so that opening the file says -EUCLEAN.
+ * Context: any.
+ * Return: true if it does.
+ */
+bool fs_inode_guess_name(const struct dax_fs_inode *d)
+{
+	if (!d->name_len || d->name_len > DAX_FS_NAME_MAX ||
+	    memchr(d->name, 0, d->name_len))
+		return false;
+	return all_zero(d->name + d->name_len, sizeof(d->name) - d->name_len);
+}
+
+/* Salvage: give inode @ino @verdict, and remember why. */
+static void salvage_mark(struct dax_fs *fs, uint32_t ino, uint8_t verdict,
+			 uint64_t blocks)
+{
+	struct fs_salvage *sv = fs->salvage;
+
+	sv->verdict[ino] = verdict;
+	sv->blocks[ino] = blocks;
+	sv->marked++;
+	if (!sv->why[ino] && sv->have)
+		sv->why[ino] = strdup(sv->line); /* NULL: reported without */
+}
+
+/*
+ * Load inode @ino if its slot is used. In a salvage load an inode judged
+ * by an earlier pass is skipped, a problem gives the inode its verdict
+ * (the caller loads again without it), and names are left to the caller.
+ */
 static int load_inode(struct dax_fs *fs, uint32_t ino, uint64_t *seen,
 		      struct fs_report *rep)
 {
@@ -331,13 +369,23 @@ static int load_inode(struct dax_fs *fs, uint32_t ino, uint64_t *seen,
 	const struct dax_fs_inode *d =
 		(const void *)(blk + (ino % DAX_FS_INODES_PER_BLOCK) *
 					     DAX_FS_INODE_SIZE);
+	unsigned long problems = rep->problems, conflicts = rep->conflicts;
+	struct fs_salvage *sv = fs->salvage;
 	struct dax_inode *ip;
 	int err;
 
 	if (all_zero(d, sizeof(*d)))
 		return 0;
-	if (!inode_ok(fs, ino, d, rep))
+	if (sv) {
+		if (sv->verdict[ino] != FS_INO_OK)
+			return 0;
+		sv->have = false;
+	}
+	if (!inode_ok(fs, ino, d, rep)) {
+		if (sv)
+			salvage_mark(fs, ino, FS_INO_BAD, 0);
 		return 0;
+	}
 	ip = fs_inode_new(fs, ino);
 	if (!ip)
 		return -ENOMEM;
@@ -347,12 +395,12 @@ static int load_inode(struct dax_fs *fs, uint32_t ino, uint64_t *seen,
 	fs->free_inodes--;
 	if (d->generation >= fs->next_gen)
 		fs->next_gen = d->generation + 1;
-	if (!(d->flags & DAX_FS_INODE_ORPHAN)) {
+	if (!(d->flags & DAX_FS_INODE_ORPHAN) && !sv) {
 		char esc[4 * DAX_FS_NAME_MAX + 1];
 
 		if (fs_name_find(fs, d->name, d->name_len))
 			fs_report(rep, "inode %u: name \"%s\" already used",
-				  ino, name_escape(d->name, d->name_len, esc));
+				  ino, fs_name_escape(d->name, d->name_len, esc));
 		else
 			fs_name_insert(fs, ip);
 	}
@@ -361,7 +409,15 @@ static int load_inode(struct dax_fs *fs, uint32_t ino, uint64_t *seen,
 		if (err)
 			return err;
 	}
-	return load_chain(fs, ip, d, seen, rep);
+	err = load_chain(fs, ip, d, seen, rep);
+	if (!err && sv && rep->problems != problems)
+		salvage_mark(fs, ino,
+			     rep->problems - problems ==
+					     rep->conflicts - conflicts
+				     ? FS_INO_CONFLICT
+				     : FS_INO_BROKEN,
+			     ip->nr_blocks + ip->nr_eblks);
+	return err;
 }
 
 /* Compare the bitmap with @seen; count the free blocks. */

@@ -128,6 +128,10 @@ int dax_fs_lookup(struct dax_fs *fs, const char *name, struct dax_inode **ip)
 		return -ENOENT;
 	pthread_mutex_lock(&fs->lock);
 	found = fs_name_find(fs, name, (size_t)len);
+	if (found && found->damaged) {
+		pthread_mutex_unlock(&fs->lock);
+		return -EUCLEAN; /* read-only mount: its metadata is bad */
+	}
 	if (found)
 		found->refs++;
 	pthread_mutex_unlock(&fs->lock);
@@ -168,6 +172,8 @@ int dax_fs_create(struct dax_fs *fs, const char *name, mode_t mode,
 		return (int)len;
 	if (!fs || !ip || !len)
 		return -EINVAL;
+	if (fs->rdonly)
+		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
 	if (fs_name_find(fs, name, (size_t)len)) {
 		err = -EEXIST;
@@ -219,6 +225,8 @@ int dax_fs_unlink(struct dax_fs *fs, const char *name)
 		return (int)len;
 	if (!fs)
 		return -EINVAL;
+	if (fs->rdonly)
+		return -EROFS;
 	if (!len)
 		return -ENOENT;
 	pthread_mutex_lock(&fs->lock);
@@ -284,6 +292,8 @@ int dax_fs_rename(struct dax_fs *fs, const char *from, const char *to,
 		return -ENOENT;
 	if (!tlen)
 		return -EINVAL;
+	if (fs->rdonly)
+		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
 	ip = fs_name_find(fs, from, (size_t)flen);
 	if (!ip) {

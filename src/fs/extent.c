@@ -718,6 +718,8 @@ int dax_inode_iomap(struct dax_inode *ip, uint64_t index, uint64_t nr,
 	memset(map, 0, sizeof(*map));
 	map->index = index;
 	b = fs_map_block(ip, index);
+	if (!b && (flags & DAX_IOMAP_WRITE) && ip->fs->rdonly)
+		return -EROFS;
 	if (!b && (flags & DAX_IOMAP_WRITE)) {
 		pthread_mutex_lock(&ip->fs->lock);
 		b = fs_map_block(ip, index);
@@ -857,6 +859,8 @@ int dax_inode_free_range(struct dax_inode *ip, uint64_t first, uint64_t last)
 
 	if (!ip || first > last)
 		return -EINVAL;
+	if (ip->fs->rdonly)
+		return -EROFS;
 	if (first >= DAX_FS_MAX_FILE_PAGES)
 		return 0;
 	if (last >= DAX_FS_MAX_FILE_PAGES)

@@ -69,6 +69,8 @@ int dax_fs_mkfs(struct dax_dev *dev, uint64_t nr_inodes);
 int dax_fs_mount(struct dax_dev *dev, struct dax_fs **fsp);
 void dax_fs_unmount(struct dax_fs **fsp);
 int dax_fs_fsck(struct dax_dev *dev, dax_fsck_report_fn report, void *ctx);
+int dax_fs_mount_rdonly(struct dax_dev *dev, struct dax_fs **fsp);
+int dax_fs_repair(struct dax_dev *dev, dax_fsck_report_fn report, void *ctx);
 void dax_fs_get_stats(struct dax_fs *fs, struct dax_fs_stats *st);
 
 int dax_fs_lookup(struct dax_fs *fs, const char *name, struct dax_inode **ip);

@@ -111,6 +111,8 @@ struct dax_inode {
 	uint32_t nr_eblks;
 	uint64_t nr_blocks; /* data blocks mapped */
 	bool dirty;	    /* on fs->tx.inodes */
+	bool damaged;	    /* read-only mount: its metadata failed a check,
+			     * only its name is kept (lookup: -EUCLEAN) */
 	struct dax_inode *tx_next;
 	struct dax_inode *hnext; /* name hash chain */
 	struct dax_fs_inode disk;
@@ -145,6 +147,29 @@ struct fs_report {
 	dax_fsck_report_fn fn;
 	void *ctx;
 	unsigned long problems;
+	unsigned long conflicts; /* of them: a block claimed twice */
+};
+
+/*
+ * Salvage: a load for a read-only mount or a repair, which judges each
+ * inode instead of the image. verdict[ino] (FS_INO_*) says why an inode
+ * is left out of the load; why[ino] the first problem found with it;
+ * blocks[ino] how many blocks it held when it was judged.
+ */
+enum {
+	FS_INO_OK,	 /* intact (or free) */
+	FS_INO_BAD,	 /* the inode itself fails: checksum, fields */
+	FS_INO_BROKEN,	 /* its extents or extent blocks fail */
+	FS_INO_CONFLICT, /* claims a block an intact file owns */
+};
+
+struct fs_salvage {
+	uint8_t *verdict;
+	char **why;
+	uint64_t *blocks;
+	uint64_t marked; /* verdicts given by the current pass */
+	bool have;	 /* line holds the current inode's first problem */
+	char line[512];
 };
 
 struct dax_fs {
@@ -152,6 +177,8 @@ struct dax_fs {
 	pthread_mutex_t lock;
 	bool lock_init;
 	bool fsck; /* a check-only copy: never written */
+	bool rdonly; /* mounted read-only (a check-only copy too) */
+	struct fs_salvage *salvage; /* salvage load, or NULL */
 	struct dax_fs_super sb;
 	/* Geometry, from the superblock. */
 	uint64_t nr_blocks, nr_inodes;
@@ -184,8 +211,10 @@ uint32_t fs_crc32c(uint32_t crc, const void *buf, size_t len);
 uint32_t fs_csum(const void *buf, size_t len, size_t csum_off);
 
 /* super.c */
+enum fs_sb_state { FS_SB_SOUND, FS_SB_BAD_BACKUP, FS_SB_FROM_BACKUP };
 int fs_super_check(struct dax_dev *dev, struct dax_fs_super *sb,
-		   struct fs_report *rep);
+		   struct fs_report *rep, enum fs_sb_state *which);
+uint64_t fs_super_backup_block(const struct dax_dev *dev);
 int fs_new(struct dax_dev *dev, const struct dax_fs_super *sb, bool fsck,
 	   struct dax_fs **fsp);
 void fs_free(struct dax_fs *fs);
@@ -258,5 +287,8 @@ int fs_names_init(struct dax_fs *fs);
 void fs_report(struct fs_report *rep, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 int fs_load(struct dax_fs *fs, struct fs_report *rep);
+bool fs_inode_guess_name(const struct dax_fs_inode *d);
+const char *fs_name_escape(const char *name, size_t len,
+			   char out[4 * DAX_FS_NAME_MAX + 1]);
 
 #endif /* UDAX_FS_FS_PRIV_H */

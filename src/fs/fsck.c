@@ -11,6 +11,10 @@
  * judges the image mount would see. Orphans are not problems (mount frees
  * them).
  *
+ * A primary superblock whose magic or checksum fails is reported and the
+ * backup (if sound) used to check the rest, so one bad block does not
+ * hide every other problem.
+ *
  * Locking: none; the device must not be mounted.
  */
 #include <errno.h>
@@ -33,12 +37,13 @@ int dax_fs_fsck(struct dax_dev *dev, dax_fsck_report_fn report, void *ctx)
 	struct fs_report rep = { .fn = report, .ctx = ctx };
 	struct dax_fs_super sb;
 	enum fs_jstate state;
+	enum fs_sb_state which;
 	struct dax_fs *fs;
 	int err;
 
 	if (!dev)
 		return -EINVAL;
-	err = fs_super_check(dev, &sb, &rep);
+	err = fs_super_check(dev, &sb, &rep, &which);
 	if (err)
 		return err;
 	err = fs_new(dev, &sb, true, &fs);

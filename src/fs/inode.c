@@ -178,7 +178,8 @@ uint64_t dax_inode_size(struct dax_inode *ip)
  * that once the engine has unmapped them.
  * Context: the engine holds the mmap lock (exclusive to shrink); takes
  * fs->lock.
- * Return: 0, -EINVAL, or -EFBIG beyond DAX_FS_MAX_FILE_PAGES pages.
+ * Return: 0, -EINVAL, -EFBIG beyond DAX_FS_MAX_FILE_PAGES pages, or
+ * -EROFS on a read-only mount.
  */
 int dax_inode_set_size(struct dax_inode *ip, uint64_t size)
 {
@@ -189,6 +190,8 @@ int dax_inode_set_size(struct dax_inode *ip, uint64_t size)
 	if (size > DAX_FS_MAX_FILE_PAGES << DAX_BLOCK_SHIFT)
 		return -EFBIG;
 	fs = ip->fs;
+	if (fs->rdonly)
+		return -EROFS;
 	pthread_mutex_lock(&fs->lock);
 	if (ip->disk.size != size) {
 		fs_tx_begin(fs);

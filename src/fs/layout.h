@@ -3,10 +3,12 @@
  * layout.h - the on-device format of the udax filesystem.
  *
  * Every number is little-endian; blocks are DAX_BLOCK_SIZE (4 KiB). The
- * device is cut into five areas, in this order, none overlapping:
+ * filesystem's nr_blocks blocks are cut into five areas, in this order,
+ * none overlapping:
  *
  *   block 0                    superblock (struct dax_fs_super), written
- *                              once by mkfs and never again;
+ *                              once by mkfs and never again (repair may
+ *                              rewrite it from the backup);
  *   [jstart, jstart + 64)      redo journal: block jstart holds the
  *                              commit word, the next 63 the records of
  *                              at most one transaction;
@@ -21,6 +23,18 @@
  * mkfs lays the areas out back to back from block 1 (the superblock
  * stores every start and size; mount recomputes and compares them), so
  * an image is fully described by (nr_blocks, nr_inodes).
+ *
+ * Backup superblock (version 2). mkfs gives the filesystem every device
+ * block but the last (nr_blocks = device blocks - 1) and writes a copy of
+ * the superblock, byte for byte, in block nr_blocks: the last block of
+ * the device, found without reading the primary. fsck and mount check
+ * that it equals the primary; a read-only mount, fsck and repair use it
+ * when the primary's magic or checksum fails (but not when it is all
+ * zeros: mkfs zeroes it first and writes it last, after the backup, so
+ * that is an unfinished mkfs, not a pool), and repair rewrites whichever
+ * copy is bad. Version 1 images (udax before the backup) span
+ * the whole device and have no backup; they are read and written as
+ * before.
  *
  * Inodes. A free inode slot is 512 zero bytes. A used one has flags USED
  * (and ORPHAN once unlinked while still open: then its name is empty);
@@ -61,7 +75,8 @@ _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 _Static_assert(DAX_BLOCK_SIZE == 4096, "the format assumes 4 KiB blocks");
 
 #define DAX_FS_MAGIC 0x3130534658414455ULL /* "UDAXFS01" */
-#define DAX_FS_VERSION 1
+#define DAX_FS_VERSION 2 /* mkfs writes this one */
+#define DAX_FS_VERSION_NOBACKUP 1 /* still read: no backup superblock */
 
 #define DAX_FS_JOURNAL_BLOCKS 64 /* 256 KiB: commit block + records */
 #define DAX_FS_JREC_AREA ((DAX_FS_JOURNAL_BLOCKS - 1) * DAX_BLOCK_SIZE)

@@ -29,11 +29,11 @@ static uint64_t div_up(uint64_t a, uint64_t b)
 
 /* Lay out an image of @nr_blocks blocks and @nr_inodes inodes in @sb. */
 static void geo_compute(uint64_t nr_blocks, uint64_t nr_inodes,
-			struct dax_fs_super *sb)
+			uint32_t version, struct dax_fs_super *sb)
 {
 	memset(sb, 0, sizeof(*sb));
 	sb->magic = DAX_FS_MAGIC;
-	sb->version = DAX_FS_VERSION;
+	sb->version = version;
 	sb->block_size = DAX_BLOCK_SIZE;
 	sb->nr_blocks = nr_blocks;
 	sb->nr_inodes = nr_inodes;
@@ -52,56 +52,93 @@ static bool geo_fits(const struct dax_fs_super *sb)
 	       sb->nr_blocks - sb->data_start >= DAX_FS_MIN_DATA_BLOCKS;
 }
 
+static bool block_is_zero(const void *p)
+{
+	const uint64_t *w = p;
+
+	for (size_t i = 0; i < DAX_BLOCK_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
 /*
- * fs_super_check() - read and check the superblock of @dev into @sb.
- * Context: mount or fsck.
- * Return: 0; -EINVAL (foreign: magic, version, geometry) or -EUCLEAN
- * (checksum), reported to @rep.
+ * fs_super_backup_block() - where the backup superblock of @dev is: its
+ * last block (0: the device is too small to have one).
+ * Context: any.
+ * Return: the block number.
  */
-int fs_super_check(struct dax_dev *dev, struct dax_fs_super *sb,
-		   struct fs_report *rep)
+uint64_t fs_super_backup_block(const struct dax_dev *dev)
+{
+	return dev->nr_blocks >= 2 ? dev->nr_blocks - 1 : 0;
+}
+
+/*
+ * Check the superblock image @sb, read from block @at of @dev (0: the
+ * primary), reporting as "@what: ...". *@damaged is set when its magic or
+ * checksum fails (so the other copy is worth a look).
+ */
+static int super_check_one(struct dax_dev *dev, const struct dax_fs_super *sb,
+			   uint64_t at, const char *what,
+			   struct fs_report *rep, bool *damaged)
 {
 	struct dax_fs_super want;
+	uint64_t need;
 
-	memcpy(sb, dax_dev_block(dev, 0), sizeof(*sb));
+	*damaged = false;
 	if (sb->magic != DAX_FS_MAGIC) {
-		fs_report(rep, "superblock: bad magic 0x%016llx: not a udax "
+		fs_report(rep, "%s: bad magic 0x%016llx: not a udax "
 			       "filesystem",
-			  (unsigned long long)sb->magic);
+			  what, (unsigned long long)sb->magic);
+		*damaged = true;
 		return -EINVAL;
 	}
-	if (sb->version != DAX_FS_VERSION) {
-		fs_report(rep, "superblock: unsupported version %u (want %u)",
+	if (sb->version != DAX_FS_VERSION &&
+	    sb->version != DAX_FS_VERSION_NOBACKUP) {
+		fs_report(rep, "%s: unsupported version %u (want %u)", what,
 			  sb->version, DAX_FS_VERSION);
 		return -EINVAL;
 	}
 	if (fs_csum(sb, sizeof(*sb), offsetof(struct dax_fs_super, csum)) !=
 	    sb->csum) {
-		fs_report(rep, "superblock: checksum mismatch");
+		fs_report(rep, "%s: checksum mismatch", what);
+		*damaged = true;
 		return -EUCLEAN;
 	}
-	if (sb->nr_blocks > dev->nr_blocks) {
+	/* Version 2 keeps its backup in the block after the filesystem. */
+	need = sb->nr_blocks + (sb->version == DAX_FS_VERSION);
+	if (need > dev->nr_blocks || need < sb->nr_blocks) {
 		fs_report(rep,
-			  "superblock: filesystem has %llu blocks, the device "
+			  "%s: filesystem has %llu blocks%s, the device "
 			  "only %llu (truncated image?)",
-			  (unsigned long long)sb->nr_blocks,
+			  what, (unsigned long long)sb->nr_blocks,
+			  sb->version == DAX_FS_VERSION ? " and a backup" : "",
 			  (unsigned long long)dev->nr_blocks);
 		return -EINVAL;
 	}
+	if (at && sb->nr_blocks != at) {
+		fs_report(rep,
+			  "%s: says the filesystem has %llu blocks, but it "
+			  "is at block %llu",
+			  what, (unsigned long long)sb->nr_blocks,
+			  (unsigned long long)at);
+		*damaged = true;
+		return -EUCLEAN;
+	}
 	if (!sb->nr_inodes || sb->nr_inodes > DAX_FS_MAX_INODES) {
-		fs_report(rep, "superblock: impossible inode count %llu",
+		fs_report(rep, "%s: impossible inode count %llu", what,
 			  (unsigned long long)sb->nr_inodes);
 		return -EINVAL;
 	}
-	geo_compute(sb->nr_blocks, sb->nr_inodes, &want);
+	geo_compute(sb->nr_blocks, sb->nr_inodes, sb->version, &want);
 	want.mkfs_time = sb->mkfs_time;
 	want.csum = sb->csum;
 	if (memcmp(&want, sb, sizeof(want)) || !geo_fits(sb)) {
 		fs_report(rep,
-			  "superblock: impossible geometry (blocks %llu, "
+			  "%s: impossible geometry (blocks %llu, "
 			  "inodes %llu, journal %llu+%llu, inode table "
 			  "%llu+%llu, bitmap %llu+%llu, data from %llu)",
-			  (unsigned long long)sb->nr_blocks,
+			  what, (unsigned long long)sb->nr_blocks,
 			  (unsigned long long)sb->nr_inodes,
 			  (unsigned long long)sb->journal_start,
 			  (unsigned long long)sb->journal_blocks,
@@ -112,6 +149,72 @@ int fs_super_check(struct dax_dev *dev, struct dax_fs_super *sb,
 			  (unsigned long long)sb->data_start);
 		return -EINVAL;
 	}
+	return 0;
+}
+
+/*
+ * fs_super_check() - read and check the superblock of @dev into @sb. A
+ * version 2 primary must also have an identical backup. With @which (may
+ * be NULL: no fallback) the damage is tolerated where a sound copy
+ * exists, and *@which says what was found:
+ *   FS_SB_SOUND        the primary (and its backup, if any) are sound;
+ *   FS_SB_BAD_BACKUP   the primary is sound, the backup damaged;
+ *   FS_SB_FROM_BACKUP  the primary's magic or checksum fails and @sb is
+ *                      the (sound) backup.
+ * A primary of all zeros (an unfinished mkfs) never falls back. Each
+ * problem is reported. Without @which, a damaged backup, or a sound
+ * backup behind a damaged primary, is -EUCLEAN (repairable, not foreign).
+ * Context: mount, fsck or repair.
+ * Return: 0; -EINVAL (foreign: magic, version, geometry) or -EUCLEAN
+ * (checksum, a bad backup), reported to @rep.
+ */
+int fs_super_check(struct dax_dev *dev, struct dax_fs_super *sb,
+		   struct fs_report *rep, enum fs_sb_state *which)
+{
+	struct fs_report quiet = { 0 };
+	uint64_t at = fs_super_backup_block(dev);
+	const void *copy = at ? dax_dev_block(dev, at) : NULL;
+	bool damaged, bdamaged;
+	struct dax_fs_super b;
+	int err;
+
+	if (which)
+		*which = FS_SB_SOUND;
+	memcpy(sb, dax_dev_block(dev, 0), sizeof(*sb));
+	err = super_check_one(dev, sb, 0, "superblock", rep, &damaged);
+	if (!err) {
+		if (sb->version == DAX_FS_VERSION &&
+		    memcmp(copy, sb, sizeof(*sb))) {
+			fs_report(rep,
+				  "superblock: the backup in block %llu is "
+				  "damaged (not a copy of the primary)",
+				  (unsigned long long)at);
+			if (!which)
+				return -EUCLEAN;
+			*which = FS_SB_BAD_BACKUP;
+		}
+		return 0;
+	}
+	/*
+	 * A primary of all zeros is no damage: mkfs zeroes it first and
+	 * writes it last, so it is a mkfs that never finished (the backup
+	 * may already be there): no pool.
+	 */
+	if (!damaged || !copy || block_is_zero(sb))
+		return err;
+	memcpy(&b, copy, sizeof(b));
+	if (super_check_one(dev, &b, at, "backup superblock", &quiet,
+			    &bdamaged) ||
+	    b.version != DAX_FS_VERSION)
+		return err;
+	if (!which)
+		return -EUCLEAN;
+	fs_report(rep,
+		  "superblock: the backup in block %llu is sound and is used "
+		  "instead (repair rewrites the primary)",
+		  (unsigned long long)at);
+	*sb = b;
+	*which = FS_SB_FROM_BACKUP;
 	return 0;
 }
 
@@ -182,9 +285,11 @@ void fs_free(struct dax_fs *fs)
 }
 
 /*
- * dax_fs_mkfs() - make an empty filesystem on all of @dev with @nr_inodes
- * inodes (0: one per 16 blocks, at least 64 and at most 65536). The old
- * superblock is invalidated first, the new one written last.
+ * dax_fs_mkfs() - make an empty filesystem on all of @dev but its last
+ * block with @nr_inodes inodes (0: one per 16 blocks, at least 64 and at
+ * most 65536); the last block holds the backup superblock. The old
+ * superblock and its backup are invalidated first, the new ones written
+ * last (the backup before the primary).
  * Context: @dev not mounted.
  * Return: 0; -EINVAL (bad arguments, or a device too small for the
  * metadata plus DAX_FS_MIN_DATA_BLOCKS data blocks).
@@ -204,13 +309,18 @@ int dax_fs_mkfs(struct dax_dev *dev, uint64_t nr_inodes)
 	}
 	if (nr_inodes > DAX_FS_MAX_INODES)
 		return -EINVAL;
-	geo_compute(dev->nr_blocks, nr_inodes, &sb);
+	if (dev->nr_blocks < 2)
+		return -EINVAL;
+	geo_compute(dev->nr_blocks - 1, nr_inodes, DAX_FS_VERSION, &sb);
 	if (!geo_fits(&sb))
 		return -EINVAL;
 	sb.mkfs_time = (uint64_t)fs_now_ns();
 	sb.csum = fs_csum(&sb, sizeof(sb), offsetof(struct dax_fs_super, csum));
 
 	p = dax_dev_block(dev, 0);
+	memset(p, 0, DAX_BLOCK_SIZE);
+	dax_dev_flush(dev, p, DAX_BLOCK_SIZE);
+	p = dax_dev_block(dev, sb.nr_blocks);
 	memset(p, 0, DAX_BLOCK_SIZE);
 	dax_dev_persist(dev, p, DAX_BLOCK_SIZE);
 
@@ -228,19 +338,11 @@ int dax_fs_mkfs(struct dax_dev *dev, uint64_t nr_inodes)
 		      (sb.itable_blocks + sb.bitmap_blocks) << DAX_BLOCK_SHIFT);
 	dax_dev_drain(dev);
 
+	memcpy(dax_dev_block(dev, sb.nr_blocks), &sb, sizeof(sb));
+	dax_dev_persist(dev, dax_dev_block(dev, sb.nr_blocks), sizeof(sb));
 	memcpy(dax_dev_block(dev, 0), &sb, sizeof(sb));
 	dax_dev_persist(dev, dax_dev_block(dev, 0), sizeof(sb));
 	return 0;
-}
-
-static bool block_is_zero(const void *p)
-{
-	const uint64_t *w = p;
-
-	for (size_t i = 0; i < DAX_BLOCK_SIZE / sizeof(*w); i++)
-		if (w[i])
-			return false;
-	return true;
 }
 
 /*
@@ -299,7 +401,7 @@ int dax_fs_mount(struct dax_dev *dev, struct dax_fs **fsp)
 		return -EINVAL;
 	if (dev->nr_blocks < 1)
 		return -EINVAL;
-	err = fs_super_check(dev, &sb, &rep);
+	err = fs_super_check(dev, &sb, &rep, NULL);
 	if (err)
 		return err;
 	err = fs_new(dev, &sb, false, &fs);

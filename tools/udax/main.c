@@ -70,12 +70,22 @@ static void __attribute__((noreturn)) die_pool(const char *path, int err)
 		    plural((uint64_t)st.st_size));
 	if (err == -EINVAL)
 		udax_pool_fsck(path, first_problem, why);
-	if (sscanf(why, "superblock: filesystem has %llu blocks, the device "
-			"only %llu",
-		   &want, &have) == 2)
-		die("cannot open pool '%s': the pool file is truncated: its "
-		    "filesystem has %llu blocks of 4 KiB, the file only %llu",
-		    shown(path), want, have);
+	/*
+	 * The library says "-EINVAL" for a truncated pool as for a foreign
+	 * file; only fsck's words tell them apart.
+	 */
+	if (strstr(why, "truncated")) {
+		const char *h = strstr(why, "has "), *o = strstr(why, "only ");
+
+		if (h && o && sscanf(h, "has %llu", &want) == 1 &&
+		    sscanf(o, "only %llu", &have) == 1)
+			die("cannot open pool '%s': the pool file is truncated: "
+			    "its filesystem has %llu blocks of 4 KiB, the file "
+			    "only %llu",
+			    shown(path), want, have);
+		die("cannot open pool '%s': the pool file is truncated (%s)",
+		    shown(path), shown(why));
+	}
 	if (*why)
 		die("cannot open pool '%s': not a udax pool (%s)", shown(path),
 		    shown(why));
@@ -87,6 +97,33 @@ static struct udax_pool *open_pool(const char *path)
 	struct udax_pool *pool;
 	int err = udax_pool_open(path, 0, &pool);
 
+	if (err)
+		die_pool(path, err);
+	return pool;
+}
+
+static bool pool_rdonly; /* the pool was opened with UDAX_POOL_RDONLY */
+
+/*
+ * For the commands that only read (ls, stat, get, cat, stats): read-only
+ * with -r, and read-only anyway when the pool turns out corrupt, so that
+ * the intact files can be copied out before a repair.
+ */
+static struct udax_pool *open_pool_read(const char *path)
+{
+	struct udax_pool *pool;
+	int err = udax_pool_open(path, cli.read_only ? UDAX_POOL_RDONLY : 0,
+				 &pool);
+
+	pool_rdonly = cli.read_only;
+	if (err == -EUCLEAN && !cli.read_only) {
+		err = udax_pool_open(path, UDAX_POOL_RDONLY, &pool);
+		pool_rdonly = true;
+		if (!err)
+			note("the pool is corrupt: opened read-only (intact "
+			     "files read normally; udax fsck --repair "
+			     "repairs it)");
+	}
 	if (err)
 		die_pool(path, err);
 	return pool;
@@ -123,7 +160,11 @@ static struct udax_file *open_file_mode(struct udax_pool *pool,
 	if (err == -ENOENT)
 		die("no file '%s' in the pool", shown(name));
 	if (err == -EUCLEAN)
-		die("the file '%s' is damaged (run udax fsck)", shown(name));
+		die("the file '%s' is damaged: its metadata failed a check "
+		    "(udax fsck --repair removes it)",
+		    shown(name));
+	if (err == -EROFS)
+		die("the pool is open read-only");
 	if (err == -ENOSPC)
 		die("no space left in the pool for a new file (no free inode)");
 	if (err)
@@ -315,32 +356,81 @@ static int cmd_mkfs(int argc, char **argv)
 	return 0;
 }
 
+struct ls_entry {
+	char *name;
+	uint64_t size;
+};
+
+struct ls_ctx {
+	struct ls_entry *e;
+	size_t n, cap;
+};
+
+/* Collected first: files are opened (to tell damaged ones) after the walk. */
 static int ls_one(void *arg, const char *name, uint64_t size)
 {
-	(void)arg;
-	if (cli.json) {
-		json_obj(NULL);
-		json_name("name", name);
-		json_u64("size", size);
-		json_obj_end();
-	} else {
-		fprintf(cli.out, "%12llu  %s\n", (unsigned long long)size,
-			shown(name));
+	struct ls_ctx *c = arg;
+
+	if (c->n == c->cap) {
+		size_t cap = c->cap ? c->cap * 2 : 64;
+		struct ls_entry *e = realloc(c->e, cap * sizeof(*e));
+
+		if (!e)
+			return -ENOMEM;
+		c->e = e;
+		c->cap = cap;
 	}
+	c->e[c->n].name = strdup(name);
+	if (!c->e[c->n].name)
+		return -ENOMEM;
+	c->e[c->n++].size = size;
 	return 0;
+}
+
+/* On a pool opened read-only: does @name fail to open (damaged)? */
+static bool damaged(struct udax_pool *pool, const char *name)
+{
+	struct udax_file *f;
+	int err = udax_open(pool, name, O_RDONLY, 0, &f);
+
+	if (err)
+		return err == -EUCLEAN;
+	close_file(f, name);
+	return false;
 }
 
 static int cmd_ls(int argc, char **argv)
 {
-	struct udax_pool *pool = open_pool(argv[0]);
+	struct udax_pool *pool = open_pool_read(argv[0]);
+	struct ls_ctx c = { 0 };
 	int err;
 
 	(void)argc;
-	if (cli.json)
-		json_arr(NULL);
-	err = udax_list(pool, ls_one, NULL);
+	err = udax_list(pool, ls_one, &c);
 	if (err)
 		die_err(err, "listing");
+	if (cli.json)
+		json_arr(NULL);
+	for (size_t i = 0; i < c.n; i++) {
+		bool bad = pool_rdonly && damaged(pool, c.e[i].name);
+
+		if (cli.json) {
+			json_obj(NULL);
+			json_name("name", c.e[i].name);
+			json_u64("size", c.e[i].size);
+			if (bad)
+				json_bool("damaged", true);
+			json_obj_end();
+		} else if (bad) {
+			fprintf(cli.out, "     damaged  %s\n", shown(c.e[i].name));
+		} else {
+			fprintf(cli.out, "%12llu  %s\n",
+				(unsigned long long)c.e[i].size,
+				shown(c.e[i].name));
+		}
+		free(c.e[i].name);
+	}
+	free(c.e);
 	if (cli.json) {
 		json_arr_end();
 		fputc('\n', cli.out);
@@ -351,7 +441,7 @@ static int cmd_ls(int argc, char **argv)
 
 static int cmd_stat(int argc, char **argv)
 {
-	struct udax_pool *pool = open_pool(argv[0]);
+	struct udax_pool *pool = open_pool_read(argv[0]);
 	struct udax_file *f = open_file(pool, argv[1], O_RDONLY);
 	struct stat st;
 	char buf[32];
@@ -700,7 +790,7 @@ static int cmd_get(int argc, char **argv)
 		kind = get_target(argv[0], dest, name, target, &mode);
 	}
 	/* Nothing is created on the host before the file opened. */
-	pool = open_pool(argv[0]);
+	pool = open_pool_read(argv[0]);
 	f = open_file(pool, name, O_RDONLY);
 	catch_interrupts();
 	if (!strcmp(dest, "-")) {
@@ -763,7 +853,7 @@ static int cmd_get(int argc, char **argv)
 
 static int cmd_cat(int argc, char **argv)
 {
-	struct udax_pool *pool = open_pool(argv[0]);
+	struct udax_pool *pool = open_pool_read(argv[0]);
 
 	(void)argc;
 	copy_out(open_file(pool, argv[1], O_RDONLY), argv[1], 1, "cat", false);
@@ -861,58 +951,95 @@ static int cmd_punch(int argc, char **argv)
 	return 0;
 }
 
-/* Problems are kept (a pool may have thousands: the first 1000). */
+/* Lines kept for JSON (a pool may have thousands: the first 1000). */
 #define FSCK_KEEP 1000
 
-struct fsck_ctx {
-	uint64_t problems;
-	char *list[FSCK_KEEP];
+struct lines {
+	uint64_t n;
+	const char *prefix; /* for people: "problem", "repaired" */
+	char *v[FSCK_KEEP];
 };
 
-static void fsck_report(void *arg, const char *problem)
+static void add_line(void *arg, const char *line)
 {
-	struct fsck_ctx *c = arg;
+	struct lines *l = arg;
 
 	if (!cli.json)
-		fprintf(cli.out, "problem: %s\n", shown(problem));
+		fprintf(cli.out, "%s: %s\n", l->prefix, shown(line));
 	/* The first one also names why a foreign image is refused. */
-	if ((cli.json || !c->problems) && c->problems < FSCK_KEEP &&
-	    !(c->list[c->problems] = strdup(problem)))
+	if ((cli.json || !l->n) && l->n < FSCK_KEEP &&
+	    !(l->v[l->n] = strdup(line)))
 		die("out of memory");
-	c->problems++;
+	l->n++;
+}
+
+static void json_lines(const char *key, const struct lines *l)
+{
+	json_arr(key);
+	for (uint64_t i = 0; i < l->n && i < FSCK_KEEP; i++)
+		json_str(NULL, l->v[i]);
+	json_arr_end();
+}
+
+static void repair(const char *path, struct lines *actions)
+{
+	int err = udax_pool_repair(path, add_line, actions);
+	const char *first = actions->n && actions->v[0] ? actions->v[0] : "";
+
+	switch (-err) {
+	case 0:
+		return;
+	case EINVAL:
+		die("cannot repair '%s': not a udax pool%s%s%s", shown(path),
+		    *first ? " (" : "", shown(first), *first ? ")" : "");
+	case EUCLEAN:
+		die("cannot repair '%s': the damage is beyond repair%s%s%s "
+		    "(udax ls -r and get -r may still copy files out)",
+		    shown(path), *first ? " (" : "", shown(first),
+		    *first ? ")" : "");
+	default:
+		die("cannot repair '%s': %s", shown(path), pool_error(err));
+	}
 }
 
 static int cmd_fsck(int argc, char **argv)
 {
-	static struct fsck_ctx c;
+	static struct lines c = { .prefix = "problem" };
+	static struct lines actions = { .prefix = "repaired" };
 	struct progress pr;
 	int err;
 
 	(void)argc;
+	if (cli.repair)
+		repair(argv[0], &actions);
 	progress_start(&pr, "fsck", 1);
-	err = udax_pool_fsck(argv[0], fsck_report, &c);
+	err = udax_pool_fsck(argv[0], add_line, &c);
 	progress_end(&pr);
 	if (err && err != -EUCLEAN) {
-		if (err == -EINVAL && c.problems)
+		if (err == -EINVAL && c.n)
 			die("cannot check '%s': not a udax pool (%s)",
-			    shown(argv[0]), shown(c.list[0] ? c.list[0] : ""));
+			    shown(argv[0]), shown(c.v[0] ? c.v[0] : ""));
 		die("cannot check '%s': %s", shown(argv[0]), pool_error(err));
 	}
 	if (cli.json) {
 		json_begin();
 		json_name("pool", argv[0]);
+		if (cli.repair)
+			json_lines("repaired", &actions);
 		json_str("result", err ? "corrupt" : "clean");
-		json_u64("problem_count", c.problems);
-		json_arr("problems");
-		for (uint64_t i = 0; i < c.problems && i < FSCK_KEEP; i++)
-			json_str(NULL, c.list[i]);
-		json_arr_end();
-		json_bool("truncated_list", c.problems > FSCK_KEEP);
+		json_u64("problem_count", c.n);
+		json_lines("problems", &c);
+		json_bool("truncated_list", c.n > FSCK_KEEP || actions.n > FSCK_KEEP);
 		json_end();
 	} else {
-		fprintf(cli.out, "%s: %s (%llu problem%s)\n", shown(argv[0]),
-			err ? "CORRUPT" : "clean",
-			(unsigned long long)c.problems, plural(c.problems));
+		fprintf(cli.out, "%s: %s (%llu problem%s)", shown(argv[0]),
+			err ? "CORRUPT" : "clean", (unsigned long long)c.n,
+			plural(c.n));
+		if (cli.repair)
+			fprintf(cli.out, " after %llu repair%s",
+				(unsigned long long)actions.n,
+				plural(actions.n));
+		fputc('\n', cli.out);
 	}
 	if (err) {
 		/* The verdict is the output: exit 1 without an error line. */
@@ -924,7 +1051,7 @@ static int cmd_fsck(int argc, char **argv)
 
 static int cmd_stats(int argc, char **argv)
 {
-	struct udax_pool *pool = open_pool(argv[0]);
+	struct udax_pool *pool = open_pool_read(argv[0]);
 	struct udax_stats st;
 	char a[32], b[32];
 
@@ -961,23 +1088,27 @@ static const struct command commands[] = {
 	  "create a pool file of SIZE bytes (e.g. 1G), or format an existing "
 	  "file or /dev/daxX.Y",
 	  1, 2, OPT_FORCE, cmd_mkfs },
-	{ "ls", "POOL", "list the files in POOL", 1, 1, 0, cmd_ls },
-	{ "stat", "POOL NAME", "show size and allocation of a file", 2, 2, 0,
-	  cmd_stat },
+	{ "ls", "[-r] POOL", "list the files in POOL", 1, 1, OPT_READ_ONLY,
+	  cmd_ls },
+	{ "stat", "[-r] POOL NAME", "show size and allocation of a file", 2, 2,
+	  OPT_READ_ONLY, cmd_stat },
 	{ "put", "POOL HOSTFILE NAME",
 	  "copy a host file (- for stdin) into the pool", 3, 3, 0, cmd_put },
-	{ "get", "POOL NAME HOSTFILE",
-	  "copy a file out of the pool (- for stdout)", 3, 3, 0, cmd_get },
-	{ "cat", "POOL NAME", "write a file's contents to stdout", 2, 2, 0,
-	  cmd_cat },
+	{ "get", "[-r] POOL NAME HOSTFILE",
+	  "copy a file out of the pool (- for stdout)", 3, 3, OPT_READ_ONLY,
+	  cmd_get },
+	{ "cat", "[-r] POOL NAME", "write a file's contents to stdout", 2, 2,
+	  OPT_READ_ONLY, cmd_cat },
 	{ "rm", "POOL NAME", "remove a file", 2, 2, 0, cmd_rm },
 	{ "truncate", "POOL NAME SIZE", "set a file's size", 3, 3, 0,
 	  cmd_truncate },
 	{ "punch", "POOL NAME OFFSET LENGTH",
 	  "deallocate a byte range (reads as zeros)", 4, 4, 0, cmd_punch },
-	{ "fsck", "POOL", "check a pool's consistency (exit 1 if corrupt)", 1,
-	  1, 0, cmd_fsck },
-	{ "stats", "POOL", "show space and file count", 1, 1, 0, cmd_stats },
+	{ "fsck", "[--repair] POOL",
+	  "check a pool (exit 1 if corrupt); --repair repairs it", 1, 1,
+	  OPT_REPAIR, cmd_fsck },
+	{ "stats", "[-r] POOL", "show space and file count", 1, 1,
+	  OPT_READ_ONLY, cmd_stats },
 	{ "demo", "[POOL]",
 	  "show udax at work on a sparse file (default pool: ./udax-demo.pool)",
 	  0, 1, 0, cmd_demo },

@@ -129,7 +129,9 @@ const char *pool_error(int err)
 	case EINVAL:
 		return "not a udax pool (or an unsupported version)";
 	case EUCLEAN:
-		return "the pool is corrupt; run `udax fsck` for details";
+		return "the pool is corrupt; `udax fsck` lists the damage, "
+		       "`udax fsck --repair` repairs it (ls, stat, get and cat "
+		       "read it as it is)";
 	case EBUSY:
 		return "the pool is in use by another process";
 	case ENOENT:

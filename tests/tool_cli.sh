@@ -241,6 +241,8 @@ if fallocate -p -o 0 -l 4096 "$dir/probe" 2>/dev/null; then
 else
 	echo "note: $dir cannot punch holes: rm-shrinks not checked"
 fi
+ok stats-host "$udax" --json stats "$sp"
+isjson stats-host "v[\"host_allocated_bytes\"] == $b2 * 512"
 rm -f "$dir/20m"
 
 # ---- a damaged pool: copy the intact files out read-only, repair ----

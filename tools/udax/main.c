@@ -1053,11 +1053,15 @@ static int cmd_stats(int argc, char **argv)
 {
 	struct udax_pool *pool = open_pool_read(argv[0]);
 	struct udax_stats st;
-	char a[32], b[32];
+	char a[32], b[32], c[32];
+	struct stat hs;
+	bool host;
 
 	(void)argc;
 	pool_stats(pool, &st);
 	close_pool(pool);
+	/* What a regular pool file takes on the host (freed blocks are not). */
+	host = !stat(argv[0], &hs) && S_ISREG(hs.st_mode);
 	/*
 	 * The fault and lock counters are those of files open in this
 	 * process: none here, always 0. Only the pool's own figures mean
@@ -1072,14 +1076,21 @@ static int cmd_stats(int argc, char **argv)
 		json_u64("free_blocks", st.pool_free_blocks);
 		json_u64("data_bytes", st.pool_blocks * 4096);
 		json_u64("free_bytes", st.pool_free_blocks * 4096);
+		if (host)
+			json_u64("host_allocated_bytes",
+				 (uint64_t)hs.st_blocks * 512);
 		json_end();
 		return 0;
 	}
-	fprintf(cli.out, "pool %s: %llu file%s, %s free of %s\n",
+	fprintf(cli.out, "pool %s: %llu file%s, %s free of %s",
 		shown(argv[0]), (unsigned long long)st.pool_files,
 		plural(st.pool_files),
 		human_size(st.pool_free_blocks * 4096, a, sizeof(a)),
 		human_size(st.pool_blocks * 4096, b, sizeof(b)));
+	if (host)
+		fprintf(cli.out, "; the pool file takes %s on the host",
+			human_size((uint64_t)hs.st_blocks * 512, c, sizeof(c)));
+	fputc('\n', cli.out);
 	return 0;
 }
 

@@ -76,7 +76,9 @@ UDAX_API int udax_pool_create(const char *path, uint64_t size,
  * regular file (on any file system; an fsdax file is one) or a
  * device-DAX device (/dev/daxX.Y). @size 0: the whole file or device; a
  * regular file shorter than @size is grown (sparse; a longer one keeps its
- * length, the pool using the first @size bytes); a device must hold
+ * length, the pool using the first @size bytes: its backup superblock is
+ * then not in the file's last block, where repair looks for it when the
+ * primary is lost, so prefer whole files); a device must hold
  * @size bytes. Without UDAX_FORMAT_FORCE a target that already holds a
  * udax pool or any non-zero byte in its first 4 KiB is refused. A target
  * in use is always refused: a pool open on it (in this or another

@@ -637,7 +637,7 @@ int dax_fs_repair(struct dax_dev *dev, dax_fsck_report_fn report, void *ctx)
 	fs_free(fs);
 	if (err)
 		return err;
-	at = fs_super_backup_block(dev);
+	at = sb.nr_blocks; /* the backup's block, in either copy */
 	if (which == FS_SB_FROM_BACKUP) {
 		write_dev(dev, 0, &sb, sizeof(sb));
 		dax_dev_drain(dev);

@@ -63,8 +63,11 @@ static bool block_is_zero(const void *p)
 }
 
 /*
- * fs_super_backup_block() - where the backup superblock of @dev is: its
- * last block (0: the device is too small to have one).
+ * fs_super_backup_block() - where to look for the backup superblock of
+ * @dev when the primary cannot say: the device's last block (0: the
+ * device is too small to have one). A sound primary says it itself: the
+ * backup is block nr_blocks, which is the last block only when the pool
+ * spans the device (udax_pool_format may give it only the start).
  * Context: any.
  * Return: the block number.
  */
@@ -183,6 +186,9 @@ int fs_super_check(struct dax_dev *dev, struct dax_fs_super *sb,
 	memcpy(sb, dax_dev_block(dev, 0), sizeof(*sb));
 	err = super_check_one(dev, sb, 0, "superblock", rep, &damaged);
 	if (!err) {
+		/* Checked: nr_blocks + 1 <= the device's blocks (version 2). */
+		at = sb->nr_blocks;
+		copy = dax_dev_block(dev, at);
 		if (sb->version == DAX_FS_VERSION &&
 		    memcmp(copy, sb, sizeof(*sb))) {
 			fs_report(rep,
@@ -457,6 +463,7 @@ void dax_fs_unmount(struct dax_fs **fsp)
  */
 void dax_fs_get_stats(struct dax_fs *fs, struct dax_fs_stats *st)
 {
+	memset(st, 0, sizeof(*st)); /* padding too: callers compare */
 	pthread_mutex_lock(&fs->lock);
 	st->nr_blocks = fs->nr_blocks;
 	st->data_blocks = fs->nr_blocks - fs->data_start;

@@ -438,12 +438,12 @@ static int repair_inodes(struct dax_fs *fs, const struct fs_salvage *sv,
 		const char *why = why_text(sv->why[ino], ino);
 
 		if (ip && (ip->disk.flags & DAX_FS_INODE_ORPHAN)) {
+			uint64_t n = freed_blocks(fs, d, ino, old, bm, given);
+
 			act(a,
 			    "freed inode %u: a file deleted while it was open "
-			    "(%llu blocks)",
-			    ino,
-			    (unsigned long long)freed_blocks(fs, d, ino, old,
-							     bm, given));
+			    "(%llu block%s)",
+			    ino, (unsigned long long)n, n == 1 ? "" : "s");
 		} else if (sv->verdict[ino] == FS_INO_BAD) {
 			if (fs_inode_guess_name(d))
 				act(a,
@@ -457,12 +457,12 @@ static int repair_inodes(struct dax_fs *fs, const struct fs_salvage *sv,
 				    "read): %s; its blocks are freed",
 				    ino, why);
 		} else if (sv->verdict[ino] != FS_INO_OK) {
-			act(a, "removed file '%s' (inode %u): %s; %llu blocks "
+			uint64_t n = freed_blocks(fs, d, ino, old, bm, given);
+
+			act(a, "removed file '%s' (inode %u): %s; %llu block%s "
 			       "freed",
 			    fs_name_escape(d->name, d->name_len, esc), ino,
-			    why,
-			    (unsigned long long)freed_blocks(fs, d, ino, old,
-							     bm, given));
+			    why, (unsigned long long)n, n == 1 ? "" : "s");
 		} else {
 			continue;
 		}
@@ -575,10 +575,11 @@ static void repair_bitmap(struct dax_fs *fs, const uint8_t *bm,
 	if (!freed && !taken)
 		return;
 	act(a,
-	    "bitmap: rebuilt from the intact files' extents: %llu blocks "
-	    "no intact file owns marked free, %llu blocks in use marked "
+	    "bitmap: rebuilt from the intact files' extents: %llu block%s "
+	    "no intact file owns marked free, %llu block%s in use marked "
 	    "used",
-	    (unsigned long long)freed, (unsigned long long)taken);
+	    (unsigned long long)freed, freed == 1 ? "" : "s",
+	    (unsigned long long)taken, taken == 1 ? "" : "s");
 	write_dev(fs->dev, fs->bstart << DAX_BLOCK_SHIFT, bm, bytes);
 	dax_dev_drain(fs->dev);
 }

@@ -214,30 +214,15 @@ struct dax_fault_stats {
 
 /*
  * The counters are sharded: each thread adds to the shard of its slot
- * (assigned round-robin on first use), so two threads faulting on one
- * file do not bounce a cache line between cores. Readers sum the shards
- * (DAX_FAULT_STAT).
+ * (assigned round-robin on first use, fault_priv.h), so two threads
+ * faulting on one file do not bounce a cache line between cores. Readers
+ * sum the shards (DAX_FAULT_STAT).
  */
 #define DAX_STAT_SHARDS 16
 
 struct dax_fault_stat_shard {
 	struct dax_fault_stats c;
 } __attribute__((aligned(64)));
-
-extern __thread unsigned int dax_stat_slot
-	__attribute__((tls_model("initial-exec")));
-unsigned int dax_stat_slot_new(void);
-
-static inline unsigned int dax_stat_shard(void)
-{
-	if (__builtin_expect(!dax_stat_slot, 0))
-		dax_stat_slot = dax_stat_slot_new();
-	return dax_stat_slot % DAX_STAT_SHARDS;
-}
-
-#define fault_stat(f, field)                                                   \
-	atomic_fetch_add_explicit(&(f)->stats[dax_stat_shard()].c.field, 1,   \
-				  memory_order_relaxed)
 
 unsigned long dax_fault_stat_sum(const struct dax_fmap *f, size_t offset);
 
@@ -288,18 +273,6 @@ struct dax_fmap {
 	struct dax_fault_stat_shard stats[DAX_STAT_SHARDS];
 };
 
-#ifdef UDAX_HOOKS
-#define DAX_HOOK(f, point, index)                                              \
-	do {                                                                   \
-		if ((f)->hook)                                                 \
-			(f)->hook((f), (point), (index), (f)->hook_arg);       \
-	} while (0)
-#else
-#define DAX_HOOK(f, point, index)                                              \
-	do {                                                                   \
-	} while (0)
-#endif
-
 int dax_fmap_init(struct dax_fmap *f, const struct dax_fs_ops *fs, void *file,
 		  const struct dax_vm_ops *vm, void *vm_ctx,
 		  const struct dax_dev_ops *dev, void *dev_ctx);
@@ -319,13 +292,5 @@ int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
 ssize_t dax_read(struct dax_fmap *f, void *buf, size_t len, uint64_t pos);
 ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 		  uint64_t pos);
-
-/* Internal helpers shared by the engine's files. */
-uint64_t dax_size_pages(struct dax_fmap *f);
-int dax_errno_to_fault(int err);
-int dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last);
-int dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
-			   dax_entry_t entry);
-void dax_fmap_hole_gen_bump(struct dax_fmap *f);
 
 #endif /* UDAX_FAULT_FAULT_H */

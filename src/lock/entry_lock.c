@@ -376,11 +376,11 @@ void dax_entry_replace(struct dax_mapping *m, struct dax_cursor *cur,
 }
 
 /*
- * __dax_entry_delete() - erase the entry locked at @cur; wake all waiters.
+ * dax_entry_delete_locked() - erase the entry locked at @cur; wake all waiters.
  * Context: entry locked by the caller through @cur; afterwards @cur has
  * no slot.
  */
-void __dax_entry_delete(struct dax_mapping *m, struct dax_cursor *cur)
+void dax_entry_delete_locked(struct dax_mapping *m, struct dax_cursor *cur)
 {
 	erase_locked(m, cur);
 }

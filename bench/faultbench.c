@@ -293,7 +293,7 @@ static struct dax_vmf mk_vmf(struct bench_file *bf, uint64_t index,
  */
 static int base_read_fault(struct bench_file *bf, const struct dax_vmf *vmf)
 {
-	const struct dax_fs_ops *fs = bf->f.fs;
+	const struct dax_iomap_ops *fs = bf->f.fs;
 	void *file = bf->f.file;
 	struct dax_iomap map = {0};
 	uint64_t pages;

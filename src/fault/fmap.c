@@ -14,7 +14,7 @@
  * dax_fmap_init() - set up @f for @file, empty.
  * Return: 0 or -errno.
  */
-int dax_fmap_init(struct dax_fmap *f, const struct dax_fs_ops *fs, void *file,
+int dax_fmap_init(struct dax_fmap *f, const struct dax_iomap_ops *fs, void *file,
 		  const struct dax_vm_ops *vm, void *vm_ctx,
 		  const struct dax_dev_ops *dev, void *dev_ctx)
 {

@@ -202,7 +202,7 @@ static void erase_locked(struct dax_mapping *m, struct dax_cursor *cur)
 	pthread_mutex_lock(&m->idx.lock);
 	old = dax_idx_erase(cur);
 	pthread_mutex_unlock(&m->idx.lock);
-	UDAX_BUG_ON((void)0, !dax_entry_locked(old));
+	UDAX_BUG_ON(!dax_entry_locked(old));
 	key = dax_entry_key(cur, old);
 	if (old & DAX_ENTRY_WAITERS)
 		wake_key(m, NULL, key, DAX_WAKE_ALL);
@@ -343,8 +343,8 @@ dax_entry_t dax_entry_update(struct dax_mapping *m, struct dax_cursor *cur,
 	uintptr_t new;
 
 	(void)m;
-	UDAX_BUG_ON((void)0, !dax_entry_locked(old));
-	UDAX_BUG_ON((void)0, dax_entry_order(old) != dax_entry_order(entry));
+	UDAX_BUG_ON(!dax_entry_locked(old));
+	UDAX_BUG_ON(dax_entry_order(old) != dax_entry_order(entry));
 	do {
 		new = (entry & ~LOCK_BITS) | DAX_ENTRY_LOCKED |
 		      (old & DAX_ENTRY_WAITERS);
@@ -368,8 +368,8 @@ void dax_entry_replace(struct dax_mapping *m, struct dax_cursor *cur,
 	dax_rcu_read_lock();
 	old = atomic_exchange_explicit(cur->slot, entry & ~LOCK_BITS,
 				       memory_order_acq_rel);
-	UDAX_BUG_ON((void)0, !dax_entry_locked(old));
-	UDAX_BUG_ON((void)0, dax_entry_order(old) != dax_entry_order(entry));
+	UDAX_BUG_ON(!dax_entry_locked(old));
+	UDAX_BUG_ON(dax_entry_order(old) != dax_entry_order(entry));
 	if (old & DAX_ENTRY_WAITERS)
 		wake_key(m, cur->slot, dax_entry_key(cur, old), DAX_WAKE_ALL);
 	dax_rcu_read_unlock();

@@ -331,6 +331,26 @@ bool dax_idx_nomem(struct dax_cursor *cur)
 	return true;
 }
 
+/*
+ * dax_idx_insert_alloc() - dax_idx_insert() of @entry at @cur under
+ * idx->lock, allocating the nodes it needs outside the lock
+ * (dax_idx_nomem) and retrying, as often as that succeeds. The caller
+ * releases @cur (dax_cursor_release) afterwards.
+ * Context: must not hold idx->lock; takes it.
+ * Return: as dax_idx_insert(); -ENOMEM only if allocation failed.
+ */
+int dax_idx_insert_alloc(struct dax_cursor *cur, dax_entry_t entry)
+{
+	int err;
+
+	do {
+		pthread_mutex_lock(&cur->idx->lock);
+		err = dax_idx_insert(cur, entry);
+		pthread_mutex_unlock(&cur->idx->lock);
+	} while (err == -ENOMEM && dax_idx_nomem(cur));
+	return err;
+}
+
 /* dax_cursor_release() - free the spare nodes @cur did not use. */
 void dax_cursor_release(struct dax_cursor *cur)
 {

@@ -176,15 +176,8 @@ static int insert_empty(struct dax_mapping *m, struct dax_cursor *cur,
 	dax_entry_t e = dax_mk_entry(0, DAX_ENTRY_EMPTY |
 						(cur->order ? DAX_ENTRY_PMD : 0)) |
 			DAX_ENTRY_LOCKED;
-	int err;
+	int err = dax_idx_insert_alloc(cur, e);
 
-	for (;;) {
-		pthread_mutex_lock(&m->idx.lock);
-		err = dax_idx_insert(cur, e);
-		pthread_mutex_unlock(&m->idx.lock);
-		if (err != -ENOMEM || !dax_idx_nomem(cur))
-			break;
-	}
 	dax_cursor_release(cur);
 	if (!err) {
 		stat_add(&m->stats.inserts, 1);

@@ -225,7 +225,7 @@ static void bfs_mmap_unlock(void *file, bool exclusive)
 		rd_unlock(fs);
 }
 
-const struct dax_fs_ops bfs_ops = {
+const struct dax_iomap_ops bfs_ops = {
     .iomap_begin = bfs_iomap_begin,
     .iomap_end = bfs_iomap_end,
     .size = bfs_size,

@@ -105,7 +105,7 @@ struct bench_file {
 	int region; /* the region pointer handed to the engine points here */
 };
 
-extern const struct dax_fs_ops bfs_ops;
+extern const struct dax_iomap_ops bfs_ops;
 extern const struct dax_vm_ops bvm_ops;
 extern const struct dax_dev_ops bdev_ops;
 

@@ -95,6 +95,7 @@
 #include <unistd.h>
 
 #include "bench_fs.h"
+#include "bench_util.h"
 #include "fault/fault.h"
 #include "index/rcu.h"
 #include "util/compiler.h"
@@ -204,50 +205,6 @@ static void die_fault(const char *what, uint64_t index, int ret)
 	exit(1);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* CPU time the calling thread has used. */
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Median of @n values; sorts a copy. */
-static double median(const double *v, unsigned int n)
-{
-	double s[MAX_RUNS];
-
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-static double min_of(const double *v, unsigned int n)
-{
-	double m = v[0];
-
-	for (unsigned int i = 1; i < n; i++)
-		if (v[i] < m)
-			m = v[i];
-	return m;
-}
-
 /* A file of @nr_pages pages, 64-byte aligned (its locks have lines). */
 static struct bench_file *file_new(uint64_t nr_pages, bool scalable_lock)
 {
@@ -293,7 +250,7 @@ static struct dax_vmf mk_vmf(struct bench_file *bf, uint64_t index,
  */
 static int base_read_fault(struct bench_file *bf, const struct dax_vmf *vmf)
 {
-	const struct dax_fs_ops *fs = bf->f.fs;
+	const struct dax_iomap_ops *fs = bf->f.fs;
 	void *file = bf->f.file;
 	struct dax_iomap map = {0};
 	uint64_t pages;

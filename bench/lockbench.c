@@ -55,6 +55,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench_util.h"
 #include "index/index.h"
 #include "index/rcu.h"
 #include "lock/entry_lock.h"
@@ -99,23 +100,6 @@ static void die(const char *what, int err)
 	exit(1);
 }
 
-static uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* CPU time the calling thread has used. */
-static uint64_t thread_cpu_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Bytes the allocator has handed out; 0 where it cannot tell. */
 static size_t heap_in_use(void)
 {
@@ -126,33 +110,6 @@ static size_t heap_in_use(void)
 #else
 	return 0;
 #endif
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return (x > y) - (x < y);
-}
-
-/* Median of @n values; sorts a copy. */
-static double median(const double *v, unsigned int n)
-{
-	double s[MAX_RUNS];
-
-	memcpy(s, v, n * sizeof(*s));
-	qsort(s, n, sizeof(*s), cmp_double);
-	return n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
-}
-
-static double min_of(const double *v, unsigned int n)
-{
-	double m = v[0];
-
-	for (unsigned int i = 1; i < n; i++)
-		if (v[i] < m)
-			m = v[i];
-	return m;
 }
 
 /*

@@ -110,6 +110,7 @@
 #include <udax/udax.h>
 
 #include "api/api.h"
+#include "bench_util.h"
 #include "index/rcu.h"
 
 #define PG 4096ULL
@@ -312,14 +313,6 @@ static void die(const char *what, int err)
 {
 	fprintf(stderr, "mmapbench: %s: %s\n", what, strerror(err));
 	exit(1); /* atexit: cleanup() */
-}
-
-static double now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec;
 }
 
 static long minflt(void)
@@ -1133,32 +1126,6 @@ static void teardown(struct env *e)
 
 /* ---- statistics, output ---- */
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double best(const double *v, unsigned int n)
-{
-	double m = v[0];
-
-	for (unsigned int i = 1; i < n; i++)
-		if (v[i] < m)
-			m = v[i];
-	return m;
-}
-
-static double median(const double *v, unsigned int n)
-{
-	double t[MAX_RUNS];
-
-	memcpy(t, v, n * sizeof(*v));
-	qsort(t, n, sizeof(*t), cmp_double);
-	return n % 2 ? t[n / 2] : (t[n / 2 - 1] + t[n / 2]) / 2;
-}
-
 /* Median over runs of a[i] / b[i] (the two ran next to each other). */
 static double paired(const double *a, const double *b, unsigned int n)
 {
@@ -1177,7 +1144,7 @@ struct figures {
 static void figures(const struct env *e, struct figures *f)
 {
 	for (int s = 0; s < NS; s++) {
-		f->b[s] = best(e->res.v[s], e->res.n[s]);
+		f->b[s] = min_of(e->res.v[s], e->res.n[s]);
 		f->med[s] = median(e->res.v[s], e->res.n[s]);
 	}
 	for (int x = 0; x < NX; x++) {

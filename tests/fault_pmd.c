@@ -433,7 +433,7 @@ static void *holder_thread(void *arg)
 	pthread_mutex_unlock(&h->lock);
 	/* A placeholder we made: leave nothing behind. */
 	if (dax_entry_is_empty(e))
-		__dax_entry_delete(&h->env->f.m, &cur);
+		dax_entry_delete_locked(&h->env->f.m, &cur);
 	else
 		dax_entry_unlock(&h->env->f.m, &cur);
 	return NULL;

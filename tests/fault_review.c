@@ -44,6 +44,7 @@
 #include <stdatomic.h>
 
 #include "fault_harness.h"
+#include "fault/fault_priv.h" /* dax_unmap_entries() */
 
 #define NR_PAGES 1024
 

@@ -96,7 +96,7 @@ static void hook(struct dax_fmap *f, enum dax_hook_point point,
 }
 
 static struct dax_vm_ops rec_vm_ops;
-static struct dax_fs_ops rec_fs_ops;
+static struct dax_iomap_ops rec_fs_ops;
 
 static void env_setup(struct th_env *env)
 {

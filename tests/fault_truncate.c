@@ -36,7 +36,10 @@
 
 #include <errno.h>
 
+#include <sched.h>
+
 #include "fault_harness.h"
+#include "hook_gate.h"
 
 static unsigned long cnt(atomic_ulong *c)
 {
@@ -436,39 +439,9 @@ static void test_punch_pmd(void)
 
 /* ---- truncate waits for writeback's entry lock ---- */
 
-struct gate {
-	pthread_mutex_t lock;
-	pthread_cond_t cond;
-	enum dax_hook_point point;
-	pthread_t who;
-	bool armed, arrived, released;
-};
-
-static struct gate gate = { .lock = PTHREAD_MUTEX_INITIALIZER,
-			    .cond = PTHREAD_COND_INITIALIZER };
-
-static void gate_hook(struct dax_fmap *f, enum dax_hook_point point,
-		      uint64_t index, void *arg)
-{
-	(void)f;
-	(void)index;
-	(void)arg;
-	pthread_mutex_lock(&gate.lock);
-	if (gate.armed && gate.point == point &&
-	    pthread_equal(gate.who, pthread_self())) {
-		gate.armed = false;
-		gate.arrived = true;
-		pthread_cond_broadcast(&gate.cond);
-		while (!gate.released)
-			pthread_cond_wait(&gate.cond, &gate.lock);
-	}
-	pthread_mutex_unlock(&gate.lock);
-}
-
 struct op_job {
 	struct th_env *env;
 	bool punch;
-	pthread_mutex_t *start;
 	atomic_bool done;
 	int ret;
 };
@@ -477,8 +450,7 @@ static void *writeback_thread(void *arg)
 {
 	struct op_job *j = arg;
 
-	pthread_mutex_lock(j->start);
-	pthread_mutex_unlock(j->start);
+	my_stops = 1U << DAX_HOOK_WB_CLEANED;
 	j->ret = dax_writeback(&j->env->f, 0, UINT64_MAX);
 	atomic_store(&j->done, true);
 	return NULL;
@@ -501,8 +473,7 @@ static void test_waits_for_writeback(bool punch)
 {
 	struct th_env env;
 	struct th_region *a;
-	pthread_mutex_t start = PTHREAD_MUTEX_INITIALIZER;
-	struct op_job wb = { .start = &start }, tr = { .punch = punch };
+	struct op_job wb = { 0 }, tr = { .punch = punch };
 	pthread_t wt, tt;
 	unsigned long waits, frees;
 	uint64_t blk;
@@ -512,23 +483,12 @@ static void test_waits_for_writeback(bool punch)
 	a = th_region_add(&env, true, false, false);
 	store(&env, a, 20, 0, th_stamp(20, 1));
 	blk = th_fs_block_of(&env.fs, 20);
-	env.f.hook = gate_hook;
+	env.f.hook = hook;
 	wb.env = tr.env = &env;
 
 	/* Writeback stops with the entry locked, page write-protected. */
-	pthread_mutex_lock(&start);
 	REQUIRE(pthread_create(&wt, NULL, writeback_thread, &wb) == 0);
-	pthread_mutex_lock(&gate.lock);
-	gate.point = DAX_HOOK_WB_CLEANED;
-	gate.who = wt;
-	gate.armed = true;
-	gate.arrived = gate.released = false;
-	pthread_mutex_unlock(&gate.lock);
-	pthread_mutex_unlock(&start);
-	pthread_mutex_lock(&gate.lock);
-	while (!gate.arrived)
-		pthread_cond_wait(&gate.cond, &gate.lock);
-	pthread_mutex_unlock(&gate.lock);
+	gate_wait(DAX_HOOK_WB_CLEANED);
 
 	waits = cnt(&env.f.m.stats.waits);
 	frees = cnt(&env.fs.frees);
@@ -548,10 +508,7 @@ static void test_waits_for_writeback(bool punch)
 	pthread_mutex_unlock(&env.vm.lock);
 	CHECK_EQ(kind, TH_NONE);
 
-	pthread_mutex_lock(&gate.lock);
-	gate.released = true;
-	pthread_cond_broadcast(&gate.cond);
-	pthread_mutex_unlock(&gate.lock);
+	gate_open();
 	pthread_join(wt, NULL);
 	pthread_join(tt, NULL);
 	CHECK_EQ(wb.ret, 0);

@@ -679,7 +679,7 @@ static void part_e(void)
 {
 	int f0 = t_failures;
 	const uint64_t pages = 64, p = 10, q = 12;
-	static struct dax_fs_ops fs_ops;
+	static struct dax_iomap_ops fs_ops;
 	struct race_job ja, jb;
 	pthread_t ta, tb;
 	struct th_env env;

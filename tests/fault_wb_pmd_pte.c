@@ -45,46 +45,7 @@
 
 #include "hook_gate.h"
 
-/* ---- a device that keeps what was flushed ---- */
-
-struct shadow_dev {
-	struct th_fs *fs;
-	uint8_t *durable; /* per block: its contents at its last flush */
-};
-
-static void *sdev_addr(void *ctx, uint64_t block)
-{
-	struct shadow_dev *sd = ctx;
-
-	return th_dev_ops.addr(sd->fs, block);
-}
-
-/* Called under the entry lock, with the pages write-protected. */
-static void sdev_flush(void *ctx, uint64_t block, uint64_t nr)
-{
-	struct shadow_dev *sd = ctx;
-
-	memcpy(sd->durable + block * DAX_PAGE_SIZE,
-	       th_dev_ops.addr(sd->fs, block), nr * DAX_PAGE_SIZE);
-	th_dev_ops.flush(sd->fs, block, nr);
-}
-
-static const struct dax_dev_ops sdev_ops = {
-	.addr = sdev_addr,
-	.flush = sdev_flush,
-};
-
-/* Has page @index been written since its block was last flushed? */
-static bool not_durable(struct th_env *env, struct shadow_dev *sd,
-			uint64_t index)
-{
-	uint64_t b = th_fs_block_of(&env->fs, index);
-
-	if (b == TH_HOLE)
-		return false;
-	return memcmp(sd->durable + b * DAX_PAGE_SIZE,
-		      th_dev_ops.addr(&env->fs, b), DAX_PAGE_SIZE) != 0;
-}
+#include "shadow_dev.h"
 
 /* Region A (huge) and region B (4 KiB), shared, over the same file. */
 static void env_setup(struct th_env *env, struct shadow_dev *sd,
@@ -97,17 +58,13 @@ static void env_setup(struct th_env *env, struct shadow_dev *sd,
 	REQUIRE(*a && *b);
 	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
 	env->f.hook = hook;
-	sd->fs = &env->fs;
-	sd->durable = calloc(NR_PAGES, DAX_PAGE_SIZE);
-	REQUIRE(sd->durable);
-	env->f.dev = &sdev_ops;
-	env->f.dev_ctx = sd;
+	shadow_dev_attach(sd, env, NR_PAGES);
 }
 
 static void env_teardown(struct th_env *env, struct shadow_dev *sd)
 {
 	th_env_destroy(env);
-	free(sd->durable);
+	shadow_dev_free(sd);
 }
 
 static void store(struct th_env *env, struct th_region *r, uint64_t index,

@@ -16,13 +16,7 @@ static int insert(struct dax_index *idx, uint64_t index, dax_entry_t e)
 	DAX_CURSOR(cur, index, idx, 0);
 	int err;
 
-	for (;;) {
-		pthread_mutex_lock(&idx->lock);
-		err = dax_idx_insert(&cur, e);
-		pthread_mutex_unlock(&idx->lock);
-		if (err != -ENOMEM || !dax_idx_nomem(&cur))
-			break;
-	}
+	err = dax_idx_insert_alloc(&cur, e);
 	dax_cursor_release(&cur);
 	return err;
 }

@@ -36,13 +36,7 @@ static int insert(struct dax_index *idx, uint64_t index, unsigned int order,
 	dax_entry_t e = dax_mk_entry(block, order ? DAX_ENTRY_PMD : 0);
 	int err;
 
-	for (;;) {
-		pthread_mutex_lock(&idx->lock);
-		err = dax_idx_insert(&cur, e);
-		pthread_mutex_unlock(&idx->lock);
-		if (err != -ENOMEM || !dax_idx_nomem(&cur))
-			break;
-	}
+	err = dax_idx_insert_alloc(&cur, e);
 	dax_cursor_release(&cur);
 	return err;
 }

@@ -6,10 +6,10 @@
  * index that makes the root grow to full height, a PMD that needs the root
  * to grow and a path down to the PMD level, a path in the middle of a
  * tree), node allocation is made to fail at every position k = 0, 1, 2...
- * with dax_idx_fail_alloc_after(k). The dax_idx_insert / -ENOMEM /
- * dax_idx_nomem loop must then return -ENOMEM and leave the tree exactly
- * as it was: same entries, values and tags, same nr_entries, nr_nodes and
- * root, structure still consistent, and no node leaked once
+ * with dax_idx_fail_alloc_after(k). dax_idx_insert_alloc (the insert /
+ * -ENOMEM / dax_idx_nomem loop) must then return -ENOMEM and leave the
+ * tree exactly as it was: same entries, values and tags, same nr_entries,
+ * nr_nodes and root, structure still consistent, and no node leaked once
  * dax_cursor_release has run. The first k that succeeds must equal the
  * number of nodes the insert added (no over- or under-allocation), and
  * with injection off (-1) the insert succeeds.
@@ -85,20 +85,14 @@ static void check_same(const struct snap *a, const struct snap *b)
 	CHECK_EQ(a->live, b->live);
 }
 
-/* The insert loop of index_basic.c: -ENOMEM only if dax_idx_nomem fails. */
+/* dax_idx_insert_alloc: -ENOMEM only if dax_idx_nomem fails. */
 static int insert(struct dax_index *idx, uint64_t index, unsigned int order,
 		  dax_entry_t e)
 {
 	DAX_CURSOR(cur, index, idx, order);
 	int err;
 
-	for (;;) {
-		pthread_mutex_lock(&idx->lock);
-		err = dax_idx_insert(&cur, e);
-		pthread_mutex_unlock(&idx->lock);
-		if (err != -ENOMEM || !dax_idx_nomem(&cur))
-			break;
-	}
+	err = dax_idx_insert_alloc(&cur, e);
 	dax_cursor_release(&cur);
 	return err;
 }

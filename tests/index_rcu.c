@@ -186,13 +186,7 @@ static void *writer(void *arg)
 		} else {
 			dax_entry_t e = mk_value(it->index, it->order, ++gen);
 
-			for (;;) {
-				pthread_mutex_lock(&idx.lock);
-				err = dax_idx_insert(&cur, e);
-				pthread_mutex_unlock(&idx.lock);
-				if (err != -ENOMEM || !dax_idx_nomem(&cur))
-					break;
-			}
+			err = dax_idx_insert_alloc(&cur, e);
 			dax_cursor_release(&cur);
 			if (err == 0)
 				present[i] = true;

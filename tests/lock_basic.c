@@ -222,8 +222,8 @@ static void check_delete(struct dax_mapping *m)
 		CHECK_EQ(count(&m->stats.inserts), inserts + 1);
 		/* Its tags went with the old entry. */
 		CHECK(!dax_entry_tag_get(m, &cur, DAX_TAG_DIRTY));
-		/* __dax_entry_delete erases what we hold. */
-		__dax_entry_delete(m, &cur);
+		/* dax_entry_delete_locked erases what we hold. */
+		dax_entry_delete_locked(m, &cur);
 		CHECK(cur.slot == NULL);
 		CHECK_EQ(load(m, 12), 0);
 		CHECK_EQ(m->idx.nr_entries, entries - 1);

@@ -82,7 +82,7 @@ static void hold_and_count(struct worker *w, struct slot_state *s,
 		s->deleted = true;
 		prev = t_owner_swap(&s->owner, 0);
 		CHECK_EQ(prev, w->id + 1);
-		__dax_entry_delete(&m, cur);
+		dax_entry_delete_locked(&m, cur);
 	} else {
 		s->deleted = false;
 		prev = t_owner_swap(&s->owner, 0);

@@ -148,7 +148,7 @@ static void test_conflict_does_not_sleep(void)
 		CHECK(dax_entry_locked(e));
 		/* A PMD now covers the index: no 4 KiB entry can go there. */
 		CHECK(dax_entry_same(t_load(&m, h.index, 0, NULL), e));
-		__dax_entry_delete(&m, &cur);
+		dax_entry_delete_locked(&m, &cur);
 		CHECK_EQ(m.idx.nr_entries, 0);
 	}
 
@@ -165,7 +165,7 @@ static void test_conflict_does_not_sleep(void)
 		CHECK(dax_entry_is_pmd(e));
 		CHECK(!dax_entry_is_pmd(t_load(&m, A - 1, 0, NULL)));
 		CHECK(!dax_entry_is_pmd(t_load(&m, A + DAX_PMD_NR, 0, NULL)));
-		__dax_entry_delete(&m, &cur);
+		dax_entry_delete_locked(&m, &cur);
 		atomic_store(&lo.release, 1);
 		atomic_store(&hi.release, 1);
 		t_join(lo.thread);
@@ -359,7 +359,7 @@ static void test_downgrade_zero(void)
 		CHECK_EQ(t_load(&m, A, DAX_PMD_ORDER, &conflict), 0);
 		CHECK(conflict);
 		CHECK_EQ(m.idx.nr_entries, 1);
-		__dax_entry_delete(&m, &cur);
+		dax_entry_delete_locked(&m, &cur);
 	}
 	CHECK_EQ(m.idx.nr_entries, 0);
 
@@ -374,7 +374,7 @@ static void test_downgrade_zero(void)
 	CHECK_EQ(t_load(&m, A, DAX_PMD_ORDER, NULL), zero);
 	CHECK_EQ(grab(&cur, A + 7, 0, 0, &e), 0); /* works once it can */
 	CHECK_EQ(e, dax_mk_entry(0, DAX_ENTRY_EMPTY) | DAX_ENTRY_LOCKED);
-	__dax_entry_delete(&m, &cur);
+	dax_entry_delete_locked(&m, &cur);
 	CHECK_EQ(m.idx.nr_entries, 0);
 }
 
@@ -483,7 +483,7 @@ static void stress_pmd_held(struct stresser *s, struct range *r,
 		return;
 	case 2: /* truncate it */
 		atomic_fetch_sub(&r->pmd_held, 1);
-		__dax_entry_delete(&m, cur);
+		dax_entry_delete_locked(&m, cur);
 		return;
 	default:
 		break;
@@ -514,7 +514,7 @@ static void stress_pte_held(struct stresser *s, struct range *r, uint64_t index,
 		sched_yield();
 	atomic_fetch_sub(&r->pte_held, 1);
 	if (t_rand_below(&s->rng, 3) == 0)
-		__dax_entry_delete(&m, cur);
+		dax_entry_delete_locked(&m, cur);
 	else
 		dax_entry_unlock(&m, cur);
 }

@@ -4,7 +4,7 @@
  * waiters, and each of them looks the index up again.
  *
  *  - Delete: NR_WAITERS threads sleep on a locked, block-mapped entry;
- *    the holder erases it with __dax_entry_delete. All are woken by that
+ *    the holder erases it with dax_entry_delete_locked. All are woken by that
  *    one call. With grab, the first inserts a fresh EMPTY entry and the
  *    others take it in turn (or each deletes and the next inserts again);
  *    none ever sees the old block. With DAX_GRAB_EXISTING each gets
@@ -39,7 +39,7 @@ static struct dax_mapping m;
 
 enum waiter_mode {
 	W_GRAB,	       /* dax_entry_grab(), then unlock */
-	W_GRAB_DELETE, /* dax_entry_grab(), then __dax_entry_delete() */
+	W_GRAB_DELETE, /* dax_entry_grab(), then dax_entry_delete_locked() */
 	W_EXISTING,    /* dax_entry_grab(DAX_GRAB_EXISTING), then unlock */
 	W_LOOK,	       /* dax_entry_get_unlocked() + put_unlocked() */
 };
@@ -79,7 +79,7 @@ static void *waiter_fn(void *arg)
 	prev = t_owner_swap(&owner, 0);
 	CHECK_EQ(prev, w->id + 1);
 	if (w->mode == W_GRAB_DELETE)
-		__dax_entry_delete(&m, &cur);
+		dax_entry_delete_locked(&m, &cur);
 	else
 		dax_entry_unlock(&m, &cur);
 	return NULL;
@@ -135,7 +135,7 @@ static void test_delete_wakes_all(unsigned int rounds)
 		hold_with_waiters(&cur, old, w, mode);
 		wakeups = t_stat(&m.stats.wakeups);
 		inserts = t_stat(&m.stats.inserts);
-		__dax_entry_delete(&m, &cur);
+		dax_entry_delete_locked(&m, &cur);
 		/*
 		 * Every waiter was woken by the delete itself (woken ones may
 		 * already be waking each other: at least, not exactly).

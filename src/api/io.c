@@ -37,13 +37,50 @@ static bool pool_rdonly(const struct udax_file *file)
 	return file->fst->pool->rdonly;
 }
 
+/*
+ * Read into (@write false) or write from @buf, @len bytes at @offset of
+ * @f, through a bounce buffer: @buf may be a udax mapping, so it is
+ * touched only with no lock held, a piece at a time.
+ * Return: bytes done (short at EOF or on an error after some), or -errno
+ * if none.
+ */
+static ssize_t bounce_rw(struct dax_fmap *f, char *buf, size_t len,
+			 uint64_t offset, bool write)
+{
+	char *bounce = malloc(len < BOUNCE_SIZE ? len : BOUNCE_SIZE);
+	size_t done = 0;
+	ssize_t ret = 0;
+
+	if (!bounce)
+		return -ENOMEM;
+	while (done < len) {
+		size_t n = len - done < BOUNCE_SIZE ? len - done : BOUNCE_SIZE;
+
+		/* No lock held: faults on a udax buffer are fine here. */
+		if (write) {
+			DAX_API_OUTSIDE(memcpy(bounce, buf + done, n));
+			ret = dax_write(f, bounce, n, offset + done);
+		} else {
+			ret = dax_read(f, bounce, n, offset + done);
+			if (ret > 0)
+				DAX_API_OUTSIDE(memcpy(buf + done, bounce,
+						       (size_t)ret));
+		}
+		if (ret <= 0)
+			break;
+		done += (size_t)ret;
+		if ((size_t)ret < n)
+			break;
+	}
+	free(bounce);
+	return done || ret >= 0 ? (ssize_t)done : ret;
+}
+
 ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
 		   uint64_t offset)
 {
 	DAX_API_ENTER();
 	struct dax_fmap *f;
-	size_t done = 0;
-	char *bounce;
 
 	if (!file || (!buf && len))
 		return -EINVAL;
@@ -54,29 +91,7 @@ ssize_t udax_pread(struct udax_file *file, void *buf, size_t len,
 	f = &file->fst->fmap;
 	if (!dax_vm_overlaps(buf, len))
 		return dax_read(f, buf, len, offset);
-	bounce = malloc(len < BOUNCE_SIZE ? len : BOUNCE_SIZE);
-	if (!bounce)
-		return -ENOMEM;
-	while (done < len) {
-		size_t n = len - done < BOUNCE_SIZE ? len - done : BOUNCE_SIZE;
-		ssize_t got = dax_read(f, bounce, n, offset + done);
-
-		if (got <= 0) {
-			if (!done && got < 0) {
-				free(bounce);
-				return got;
-			}
-			break;
-		}
-		/* No lock held: faults on a udax buffer are fine here. */
-		DAX_API_OUTSIDE(memcpy((char *)buf + done, bounce,
-				       (size_t)got));
-		done += (size_t)got;
-		if ((size_t)got < n)
-			break;
-	}
-	free(bounce);
-	return (ssize_t)done;
+	return bounce_rw(f, buf, len, offset, false);
 }
 
 ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
@@ -84,8 +99,6 @@ ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
 {
 	DAX_API_ENTER();
 	struct dax_fmap *f;
-	size_t done = 0;
-	char *bounce;
 
 	if (!file || (!buf && len))
 		return -EINVAL;
@@ -100,28 +113,8 @@ ssize_t udax_pwrite(struct udax_file *file, const void *buf, size_t len,
 	f = &file->fst->fmap;
 	if (!dax_vm_overlaps(buf, len))
 		return dax_write(f, buf, len, offset);
-	bounce = malloc(len < BOUNCE_SIZE ? len : BOUNCE_SIZE);
-	if (!bounce)
-		return -ENOMEM;
-	while (done < len) {
-		size_t n = len - done < BOUNCE_SIZE ? len - done : BOUNCE_SIZE;
-		ssize_t put;
-
-		DAX_API_OUTSIDE(memcpy(bounce, (const char *)buf + done, n));
-		put = dax_write(f, bounce, n, offset + done);
-		if (put <= 0) {
-			if (!done && put < 0) {
-				free(bounce);
-				return put;
-			}
-			break;
-		}
-		done += (size_t)put;
-		if ((size_t)put < n)
-			break;
-	}
-	free(bounce);
-	return (ssize_t)done;
+	/* bounce_rw() only reads @buf for a write. */
+	return bounce_rw(f, (char *)buf, len, offset, true);
 }
 
 int udax_ftruncate(struct udax_file *file, uint64_t size)

@@ -64,7 +64,7 @@ static void fs_mmap_unlock(void *file, bool exclusive)
 	dax_inode_mmap_unlock(((struct dax_fstate *)file)->ip, exclusive);
 }
 
-static const struct dax_fs_ops udax_fs_ops = {
+static const struct dax_iomap_ops udax_iomap_ops = {
 	.iomap_begin = fs_iomap_begin,
 	.iomap_end = fs_iomap_end,
 	.size = fs_size,
@@ -123,7 +123,7 @@ int dax_fstate_get(struct udax_pool *pool, struct dax_inode *ip,
 	}
 	fst->pool = pool;
 	fst->ip = ip;
-	err = dax_fmap_init(&fst->fmap, &udax_fs_ops, fst, &dax_vm_ops,
+	err = dax_fmap_init(&fst->fmap, &udax_iomap_ops, fst, &dax_vm_ops,
 			    &fst->vf, &udax_dev_ops, pool->dev);
 	if (err) {
 		free(fst);

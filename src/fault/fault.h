@@ -8,10 +8,11 @@
  * engine works through, so that tests can drive it with an in-memory
  * filesystem and a recording VM and force any interleaving:
  *
- *   fs_ops   what the filesystem knows: size, extents (hole, mapped, or
- *            allocate on write), block freeing, metadata commit, and the
- *            per-file mmap lock (shared for faults and read/write,
- *            exclusive for truncate and punch hole);
+ *   fs       struct dax_iomap_ops (src/iomap.h), what the filesystem
+ *            knows: size, extents (hole, mapped, or allocate on write),
+ *            block freeing, metadata commit, and the per-file mmap lock
+ *            (shared for faults and read/write, exclusive for truncate
+ *            and punch hole);
  *   vm_ops   what the MMU does: insert a block or the zero page into one
  *            region, a private copy into one region, make a mapping
  *            writable; zap or write-protect a range in every region;
@@ -32,61 +33,10 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "../iomap.h"
 #include "../lock/entry_lock.h"
 
 #define DAX_PAGE_SIZE ((uint64_t)1 << DAX_PAGE_SHIFT)
-
-/* What iomap_begin found or made for a range of pages. */
-enum dax_iomap_type {
-	DAX_IOMAP_HOLE,	  /* no blocks: reads see zeros */
-	DAX_IOMAP_MAPPED, /* blocks from @block on */
-};
-
-#define DAX_IOMAP_F_NEW 0x1   /* blocks allocated by this call */
-#define DAX_IOMAP_F_DIRTY 0x2 /* metadata changed, not yet durable */
-
-struct dax_iomap {
-	enum dax_iomap_type type;
-	uint64_t index; /* first page of the extent (<= requested index) */
-	uint64_t nr;	/* pages in the extent */
-	uint64_t block; /* device block of @index when MAPPED */
-	unsigned int flags;
-};
-
-/* Flags to iomap_begin. */
-#define DAX_IOMAP_WRITE 0x1 /* allocate blocks for holes */
-#define DAX_IOMAP_FAULT 0x2 /* called from a page fault */
-/*
- * Without DAX_IOMAP_WRITE: describe the whole extent (mapped run or hole)
- * containing @index inside its 2 MiB window [@index & DAX_PMD_MASK,
- * @index + @nr): map->index may then be below @index.
- */
-#define DAX_IOMAP_AROUND 0x4
-
-struct dax_fs_ops {
-	/*
-	 * Describe the extent containing page @index, looking at most @nr
-	 * pages ahead; with DAX_IOMAP_WRITE allocate (zeroed) blocks for a
-	 * hole, as many of the @nr as it can from @index on, preferring one
-	 * 2 MiB-aligned extent when @nr is DAX_PMD_NR. Return 0 or -errno
-	 * (-ENOSPC when no block is left).
-	 */
-	int (*iomap_begin)(void *file, uint64_t index, uint64_t nr,
-			   unsigned int flags, struct dax_iomap *map);
-	/* Done with @map (may be NULL). */
-	void (*iomap_end)(void *file, struct dax_iomap *map);
-	/* File size in bytes. */
-	uint64_t (*size)(void *file);
-	/* Set the size (truncate); blocks beyond are freed by free_range. */
-	int (*set_size)(void *file, uint64_t size);
-	/* Free the blocks of pages [first, last]: they are mapped nowhere. */
-	int (*free_range)(void *file, uint64_t first, uint64_t last);
-	/* Make metadata durable (synchronous faults); 0 or -errno. */
-	int (*sync)(void *file);
-	/* The per-file mmap lock ("invalidate lock"). */
-	void (*mmap_lock)(void *file, bool exclusive);
-	void (*mmap_unlock)(void *file, bool exclusive);
-};
 
 /* Flags to vm insert. */
 #define DAX_VM_WRITE 0x1 /* map writable */
@@ -214,30 +164,15 @@ struct dax_fault_stats {
 
 /*
  * The counters are sharded: each thread adds to the shard of its slot
- * (assigned round-robin on first use), so two threads faulting on one
- * file do not bounce a cache line between cores. Readers sum the shards
- * (DAX_FAULT_STAT).
+ * (assigned round-robin on first use, fault_priv.h), so two threads
+ * faulting on one file do not bounce a cache line between cores. Readers
+ * sum the shards (DAX_FAULT_STAT).
  */
 #define DAX_STAT_SHARDS 16
 
 struct dax_fault_stat_shard {
 	struct dax_fault_stats c;
 } __attribute__((aligned(64)));
-
-extern __thread unsigned int dax_stat_slot
-	__attribute__((tls_model("initial-exec")));
-unsigned int dax_stat_slot_new(void);
-
-static inline unsigned int dax_stat_shard(void)
-{
-	if (__builtin_expect(!dax_stat_slot, 0))
-		dax_stat_slot = dax_stat_slot_new();
-	return dax_stat_slot % DAX_STAT_SHARDS;
-}
-
-#define fault_stat(f, field)                                                   \
-	atomic_fetch_add_explicit(&(f)->stats[dax_stat_shard()].c.field, 1,   \
-				  memory_order_relaxed)
 
 unsigned long dax_fault_stat_sum(const struct dax_fmap *f, size_t offset);
 
@@ -264,7 +199,7 @@ typedef void (*dax_hook_fn)(struct dax_fmap *f, enum dax_hook_point point,
 
 struct dax_fmap {
 	struct dax_mapping m; /* first: entry locks key on its address */
-	const struct dax_fs_ops *fs;
+	const struct dax_iomap_ops *fs;
 	void *file;
 	const struct dax_vm_ops *vm;
 	void *vm_ctx;
@@ -288,19 +223,7 @@ struct dax_fmap {
 	struct dax_fault_stat_shard stats[DAX_STAT_SHARDS];
 };
 
-#ifdef UDAX_HOOKS
-#define DAX_HOOK(f, point, index)                                              \
-	do {                                                                   \
-		if ((f)->hook)                                                 \
-			(f)->hook((f), (point), (index), (f)->hook_arg);       \
-	} while (0)
-#else
-#define DAX_HOOK(f, point, index)                                              \
-	do {                                                                   \
-	} while (0)
-#endif
-
-int dax_fmap_init(struct dax_fmap *f, const struct dax_fs_ops *fs, void *file,
+int dax_fmap_init(struct dax_fmap *f, const struct dax_iomap_ops *fs, void *file,
 		  const struct dax_vm_ops *vm, void *vm_ctx,
 		  const struct dax_dev_ops *dev, void *dev_ctx);
 void dax_fmap_destroy(struct dax_fmap *f);
@@ -319,13 +242,5 @@ int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
 ssize_t dax_read(struct dax_fmap *f, void *buf, size_t len, uint64_t pos);
 ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 		  uint64_t pos);
-
-/* Internal helpers shared by the engine's files. */
-uint64_t dax_size_pages(struct dax_fmap *f);
-int dax_errno_to_fault(int err);
-int dax_unmap_entries(struct dax_fmap *f, uint64_t first, uint64_t last);
-int dax_fmap_pmd_downgrade(struct dax_mapping *m, uint64_t index,
-			   dax_entry_t entry);
-void dax_fmap_hole_gen_bump(struct dax_fmap *f);
 
 #endif /* UDAX_FAULT_FAULT_H */

@@ -6,7 +6,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "fault.h"
+#include "fault_priv.h"
 #include "../index/rcu.h"
 #include "../util/compiler.h"
 
@@ -14,7 +14,7 @@
  * dax_fmap_init() - set up @f for @file, empty.
  * Return: 0 or -errno.
  */
-int dax_fmap_init(struct dax_fmap *f, const struct dax_fs_ops *fs, void *file,
+int dax_fmap_init(struct dax_fmap *f, const struct dax_iomap_ops *fs, void *file,
 		  const struct dax_vm_ops *vm, void *vm_ctx,
 		  const struct dax_dev_ops *dev, void *dev_ctx)
 {
@@ -62,6 +62,42 @@ int dax_errno_to_fault(int err)
 	if (err == -ENOMEM)
 		return DAX_FAULT_OOM;
 	return DAX_FAULT_SIGBUS;
+}
+
+/*
+ * Zero bytes [pos, end) of one page on the device, if it has a block, and
+ * flush them. Context: fs mmap lock held. Return: 0 or -errno.
+ */
+int dax_zero_in_page(struct dax_fmap *f, uint64_t pos, uint64_t end)
+{
+	uint64_t index = pos >> DAX_PAGE_SHIFT;
+	struct dax_iomap map = { 0 };
+	int err;
+
+	if (pos >= end)
+		return 0;
+	err = f->fs->iomap_begin(f->file, index, 1, 0, &map);
+	if (err)
+		return err;
+	if (map.type == DAX_IOMAP_MAPPED) {
+		uint64_t block = map.block + (index - map.index);
+		char *p = f->dev->addr(f->dev_ctx, block);
+
+		memset(p + (pos & (DAX_PAGE_SIZE - 1)), 0, end - pos);
+		f->dev->flush(f->dev_ctx, block, 1);
+	}
+	f->fs->iomap_end(f->file, &map);
+	return 0;
+}
+
+/* Zero from @pos to the end of its page (nothing if @pos is aligned). */
+int dax_zero_page_tail(struct dax_fmap *f, uint64_t pos)
+{
+	uint64_t off = pos & (DAX_PAGE_SIZE - 1);
+
+	if (!off)
+		return 0;
+	return dax_zero_in_page(f, pos, pos - off + DAX_PAGE_SIZE);
 }
 
 /*

@@ -28,7 +28,7 @@
 #include <errno.h>
 #include <string.h>
 
-#include "fault.h"
+#include "fault_priv.h"
 #include "../index/rcu.h"
 
 /*
@@ -82,7 +82,7 @@ static int invalidate_zero_entries(struct dax_fmap *f, uint64_t first,
 					dax_entry_unlock(&f->m, &cur);
 					return err;
 				}
-				__dax_entry_delete(&f->m, &cur);
+				dax_entry_delete_locked(&f->m, &cur);
 				fault_stat(f, zapped_zero);
 			} else {
 				dax_entry_unlock(&f->m, &cur);
@@ -143,6 +143,77 @@ out:
 }
 
 /*
+ * Copy what fits of @buf[0, @len) into the extent at byte @at of the file
+ * (allocating it if it is a hole), clear the zero pages over it, flush.
+ * @last is the file page of the write's last byte.
+ * Return: bytes copied (> 0), or -errno.
+ */
+static ssize_t write_extent(struct dax_fmap *f, const char *buf, uint64_t len,
+			    uint64_t at, uint64_t last)
+{
+	uint64_t index = at >> DAX_PAGE_SHIFT, n, nr_pages, block;
+	struct dax_iomap map = { 0 };
+	char *dst;
+	int err;
+
+	err = f->fs->iomap_begin(f->file, index, last - index + 1,
+				 DAX_IOMAP_WRITE, &map);
+	if (err)
+		return err;
+	dax_fmap_hole_gen_bump(f);
+	if (map.type != DAX_IOMAP_MAPPED) {
+		err = -EIO;
+		goto end;
+	}
+	DAX_HOOK(f, DAX_HOOK_RW_MAPPED, index);
+	n = ((map.index + map.nr) << DAX_PAGE_SHIFT) - at;
+	if (n > len)
+		n = len;
+	nr_pages = ((at + n - 1) >> DAX_PAGE_SHIFT) - index + 1;
+	/*
+	 * Blocks we did not allocate may be another write's, still behind
+	 * its zero pages (see the top of this file): clear those too,
+	 * without locking entries that hold blocks.
+	 */
+	err = invalidate_zero_entries(f, index, index + nr_pages - 1,
+				      map.flags & DAX_IOMAP_F_NEW);
+	if (err)
+		goto end;
+	block = map.block + (index - map.index);
+	dst = f->dev->addr(f->dev_ctx, block);
+	memcpy(dst + (at & (DAX_PAGE_SIZE - 1)), buf, n);
+	f->dev->flush(f->dev_ctx, block, nr_pages);
+end:
+	f->fs->iomap_end(f->file, &map);
+	return err ? err : (ssize_t)n;
+}
+
+/*
+ * After a write of @done of the bytes [@pos, @end) to a file of @size
+ * bytes (set to @end before the copy if @sized): make the size say what
+ * was written.
+ * Return: 0 or -errno.
+ */
+static int write_set_size(struct dax_fmap *f, uint64_t pos, uint64_t done,
+			  uint64_t end, uint64_t size, bool sized)
+{
+	if (sized && pos + done < end) {
+		/*
+		 * Short: back to what was written (no block lies beyond). If
+		 * nothing was, back to the old size even when @pos lay past
+		 * it: a failed write changes nothing (tests/api_enospc: a
+		 * pwrite past EOF that got -ENOSPC grew the file to @pos).
+		 */
+		return f->fs->set_size(f->file, done && pos + done > size
+							? pos + done
+							: size);
+	}
+	if (!sized && done && pos + done > f->fs->size(f->file))
+		return f->fs->set_size(f->file, pos + done);
+	return 0;
+}
+
+/*
  * dax_write() - copy @len bytes from @buf to @pos of @f's file,
  * allocating blocks as needed and growing the file; the data is flushed
  * to the device before returning (like the kernel's flushcache copy).
@@ -156,7 +227,7 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 {
 	uint64_t end = pos + len, size, done = 0;
 	bool grow, sized = false;
-	int err = 0;
+	int err = 0, e2;
 
 	if (end < pos)
 		return -EFBIG;
@@ -169,26 +240,11 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 		f->fs->mmap_lock(f->file, true);
 	}
 	size = f->fs->size(f->file);
+	/* The gap reads as zeros: clear the old partial page. */
 	if (pos > size) {
-		/* The gap reads as zeros: clear the old partial page. */
-		uint64_t off = size & (DAX_PAGE_SIZE - 1);
-
-		if (off) {
-			struct dax_iomap map = { 0 };
-			uint64_t index = size >> DAX_PAGE_SHIFT;
-
-			err = f->fs->iomap_begin(f->file, index, 1, 0, &map);
-			if (err)
-				goto out;
-			if (map.type == DAX_IOMAP_MAPPED) {
-				uint64_t b = map.block + (index - map.index);
-
-				memset((char *)f->dev->addr(f->dev_ctx, b) + off,
-				       0, DAX_PAGE_SIZE - off);
-				f->dev->flush(f->dev_ctx, b, 1);
-			}
-			f->fs->iomap_end(f->file, &map);
-		}
+		err = dax_zero_page_tail(f, size);
+		if (err)
+			goto out;
 	}
 	/*
 	 * Grow the file before copying, not after (the mmap lock is
@@ -203,65 +259,19 @@ ssize_t dax_write(struct dax_fmap *f, const void *buf, size_t len,
 	if (end > size && f->fs->set_size(f->file, end) == 0)
 		sized = true;
 	while (done < len) {
-		uint64_t at = pos + done, index = at >> DAX_PAGE_SHIFT;
-		uint64_t last = (end - 1) >> DAX_PAGE_SHIFT;
-		struct dax_iomap map = { 0 };
-		uint64_t n, nr_pages, block;
-		char *dst;
+		ssize_t n = write_extent(f, (const char *)buf + done,
+					 len - done, pos + done,
+					 (end - 1) >> DAX_PAGE_SHIFT);
 
-		err = f->fs->iomap_begin(f->file, index, last - index + 1,
-					 DAX_IOMAP_WRITE, &map);
-		if (err)
-			break;
-		dax_fmap_hole_gen_bump(f);
-		if (map.type != DAX_IOMAP_MAPPED) {
-			f->fs->iomap_end(f->file, &map);
-			err = -EIO;
+		if (n < 0) {
+			err = (int)n;
 			break;
 		}
-		DAX_HOOK(f, DAX_HOOK_RW_MAPPED, index);
-		n = ((map.index + map.nr) << DAX_PAGE_SHIFT) - at;
-		if (n > len - done)
-			n = len - done;
-		nr_pages = ((at + n - 1) >> DAX_PAGE_SHIFT) - index + 1;
-		/*
-		 * Blocks we did not allocate may be another write's, still
-		 * behind its zero pages (see the top of this file): clear
-		 * those too, without locking entries that hold blocks.
-		 */
-		err = invalidate_zero_entries(f, index, index + nr_pages - 1,
-					      map.flags & DAX_IOMAP_F_NEW);
-		if (err) {
-			f->fs->iomap_end(f->file, &map);
-			break;
-		}
-		block = map.block + (index - map.index);
-		dst = f->dev->addr(f->dev_ctx, block);
-		memcpy(dst + (at & (DAX_PAGE_SIZE - 1)), (const char *)buf + done,
-		       n);
-		f->dev->flush(f->dev_ctx, block, nr_pages);
-		f->fs->iomap_end(f->file, &map);
-		done += n;
+		done += (uint64_t)n;
 	}
-	if (sized && pos + done < end) {
-		/*
-		 * Short: back to what was written (no block lies beyond). If
-		 * nothing was, back to the old size even when @pos lay past
-		 * it: a failed write changes nothing (tests/api_enospc: a
-		 * pwrite past EOF that got -ENOSPC grew the file to @pos).
-		 */
-		int e2 = f->fs->set_size(f->file, done && pos + done > size
-							  ? pos + done
-							  : size);
-
-		if (e2 && !err)
-			err = e2;
-	} else if (!sized && done && pos + done > f->fs->size(f->file)) {
-		int e2 = f->fs->set_size(f->file, pos + done);
-
-		if (e2 && !err)
-			err = e2;
-	}
+	e2 = write_set_size(f, pos, done, end, size, sized);
+	if (e2 && !err)
+		err = e2;
 out:
 	f->fs->mmap_unlock(f->file, grow);
 	return done ? (ssize_t)done : err;
@@ -308,7 +318,6 @@ int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
 	}
 	if (!err && !keep_size && end > f->fs->size(f->file)) {
 		uint64_t size = f->fs->size(f->file);
-		uint64_t off = size & (DAX_PAGE_SIZE - 1);
 
 		/*
 		 * The old last page is mapped whole, so stores through a
@@ -318,24 +327,7 @@ int dax_allocate(struct dax_fmap *f, uint64_t offset, uint64_t len,
 		 * past EOF through a mapping, then fallocate, and pread
 		 * returned the store where zeros belong).
 		 */
-		if (off) {
-			struct dax_iomap map = { 0 };
-			uint64_t i = size >> DAX_PAGE_SHIFT;
-
-			err = f->fs->iomap_begin(f->file, i, 1, 0, &map);
-			if (!err) {
-				if (map.type == DAX_IOMAP_MAPPED) {
-					uint64_t b = map.block + (i - map.index);
-
-					memset((char *)f->dev->addr(f->dev_ctx,
-								   b) +
-						       off,
-					       0, DAX_PAGE_SIZE - off);
-					f->dev->flush(f->dev_ctx, b, 1);
-				}
-				f->fs->iomap_end(f->file, &map);
-			}
-		}
+		err = dax_zero_page_tail(f, size);
 		if (!err)
 			err = f->fs->set_size(f->file, end);
 	}

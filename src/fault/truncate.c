@@ -16,42 +16,8 @@
  * the call returns that error before anything is freed or resized.
  */
 #include <errno.h>
-#include <string.h>
 
-#include "fault.h"
-
-/* Zero bytes [pos, end) of one page on the device, if it has a block. */
-static int zero_in_page(struct dax_fmap *f, uint64_t pos, uint64_t end)
-{
-	uint64_t index = pos >> DAX_PAGE_SHIFT;
-	struct dax_iomap map = { 0 };
-	int err;
-
-	if (pos >= end)
-		return 0;
-	err = f->fs->iomap_begin(f->file, index, 1, 0, &map);
-	if (err)
-		return err;
-	if (map.type == DAX_IOMAP_MAPPED) {
-		uint64_t block = map.block + (index - map.index);
-		char *p = f->dev->addr(f->dev_ctx, block);
-
-		memset(p + (pos & (DAX_PAGE_SIZE - 1)), 0, end - pos);
-		f->dev->flush(f->dev_ctx, block, 1);
-	}
-	f->fs->iomap_end(f->file, &map);
-	return 0;
-}
-
-/* Zero from @pos to the end of its page (nothing if @pos is aligned). */
-static int zero_page_tail(struct dax_fmap *f, uint64_t pos)
-{
-	uint64_t off = pos & (DAX_PAGE_SIZE - 1);
-
-	if (!off)
-		return 0;
-	return zero_in_page(f, pos, pos - off + DAX_PAGE_SIZE);
-}
+#include "fault_priv.h"
 
 /*
  * dax_truncate() - set the size of @f's file to @size bytes.
@@ -84,11 +50,11 @@ int dax_truncate(struct dax_fmap *f, uint64_t size)
 		if (!err)
 			err = f->fs->free_range(f->file, first, UINT64_MAX);
 		if (!err)
-			err = zero_page_tail(f, size);
+			err = dax_zero_page_tail(f, size);
 		if (!err)
 			err = f->fs->set_size(f->file, size);
 	} else if (size > old) {
-		err = zero_page_tail(f, old);
+		err = dax_zero_page_tail(f, old);
 		if (!err)
 			err = f->fs->set_size(f->file, size);
 	}
@@ -119,7 +85,7 @@ int dax_punch_hole(struct dax_fmap *f, uint64_t offset, uint64_t len)
 	stop = end >> DAX_PAGE_SHIFT; /* first page not wholly punched */
 	if (first > stop) {
 		/* Inside one page. */
-		err = zero_in_page(f, offset, end);
+		err = dax_zero_in_page(f, offset, end);
 		goto out;
 	}
 	/*
@@ -135,9 +101,9 @@ int dax_punch_hole(struct dax_fmap *f, uint64_t offset, uint64_t len)
 		if (err)
 			goto out;
 	}
-	err = zero_in_page(f, offset, first << DAX_PAGE_SHIFT);
+	err = dax_zero_in_page(f, offset, first << DAX_PAGE_SHIFT);
 	if (!err && stop < (size + DAX_PAGE_SIZE - 1) >> DAX_PAGE_SHIFT)
-		err = zero_in_page(f, stop << DAX_PAGE_SHIFT, end);
+		err = dax_zero_in_page(f, stop << DAX_PAGE_SHIFT, end);
 out:
 	f->fs->mmap_unlock(f->file, true);
 	return err;

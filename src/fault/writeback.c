@@ -28,7 +28,7 @@
 #include <errno.h>
 #include <stdlib.h>
 
-#include "fault.h"
+#include "fault_priv.h"
 #include "../index/rcu.h"
 
 /*

@@ -150,7 +150,7 @@ static uint32_t ino_find(struct dax_fs *fs)
 		if (!fs->inodes[ino])
 			return (uint32_t)ino;
 	}
-	abort(); /* free_inodes said there was one */
+	UDAX_BUG("no free inode, though free_inodes said there was one");
 }
 
 /*

@@ -388,7 +388,7 @@ static void slot_assign(struct dax_inode *ip, uint32_t h)
 			}
 		}
 	}
-	abort(); /* callers check slot_avail() first */
+	UDAX_BUG("no extent slot: callers check slot_avail() first");
 }
 
 /* Write record @h (count 0: a cleared slot) to its slot and log it. */
@@ -793,7 +793,7 @@ void fs_free_pages(struct dax_inode *ip, uint64_t first, uint64_t last)
 					continue;
 				}
 				if (!bits)
-					abort(); /* tx_cap below one step */
+					UDAX_BUG("tx_cap below one step");
 				if (bits < n)
 					n = bits;
 			}
@@ -802,7 +802,7 @@ void fs_free_pages(struct dax_inode *ip, uint64_t first, uint64_t last)
 				r->count -= (uint32_t)n;
 			} else {
 				if (a != r->page)
-					abort(); /* straddles: not split */
+					UDAX_BUG("extent straddles the range: not split");
 				p = a; /* trim the head */
 				r->page += (uint32_t)n;
 				r->block += n;
@@ -834,7 +834,7 @@ void fs_eblk_free_all(struct dax_inode *ip)
 		fs_tx_make_room(ip->fs, FREE_STEP_FIXED);
 		for (uint32_t i = 0; i < DAX_FS_EXT_PER_BLOCK; i++)
 			if (eb->handle[i] != FS_NONE)
-				abort(); /* pages left: a bug */
+				UDAX_BUG("extent block freed with pages left");
 		eblk_unlink(ip, eb);
 	}
 }

@@ -40,7 +40,7 @@
 #include <sys/stat.h>
 
 #include "../dev/dev.h"
-#include "../fault/fault.h"
+#include "../iomap.h"
 
 #define DAX_FS_NAME_MAX 255
 #define DAX_FS_MAX_FILE_PAGES ((uint64_t)1 << 28) /* 1 TiB files */

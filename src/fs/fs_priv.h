@@ -46,6 +46,7 @@
 
 #include "fs.h"
 #include "layout.h"
+#include "../util/compiler.h"
 
 #define FS_NONE UINT32_MAX /* no record handle / no slot */
 

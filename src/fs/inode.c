@@ -264,10 +264,9 @@ void dax_inode_mmap_lock(struct dax_inode *ip, bool exclusive)
 	 * other holder's lock at our unlock; stop here instead.
 	 */
 	if (unlikely(err)) {
-		fprintf(stderr, "udax: inode mmap lock: %s (a fault inside a "
-				"locked section?)\n",
-			strerror(err));
-		abort();
+		UDAX_BUG("inode mmap lock: %s (a fault inside a "
+			 "locked section?)",
+			 strerror(err));
 	}
 }
 

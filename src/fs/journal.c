@@ -94,8 +94,7 @@ void fs_tx_begin(struct dax_fs *fs)
 	struct fs_tx *tx = &fs->tx;
 
 	if (tx->open || fs->fsck) {
-		fprintf(stderr, "udax fs: transaction misuse\n");
-		abort();
+		UDAX_BUG("fs: transaction misuse");
 	}
 	tx->len = JHEAD_SIZE;
 	tx->pending = 0;
@@ -133,8 +132,7 @@ void fs_tx_log(struct dax_fs *fs, uint64_t offset, const void *src,
 	size_t cost = FS_TX_REC_COST(len);
 
 	if (!tx->open || !len || cost > fs_tx_room(fs)) {
-		fprintf(stderr, "udax fs: journal overflow (%zu bytes)\n", len);
-		abort();
+		UDAX_BUG("fs: journal overflow (%zu bytes)", len);
 	}
 	memcpy(tx->buf + tx->len, &jr, sizeof(jr));
 	memcpy(tx->buf + tx->len + sizeof(jr), src, len);
@@ -153,8 +151,7 @@ void fs_tx_dirty_inode(struct dax_fs *fs, struct dax_inode *ip)
 	if (ip->dirty)
 		return;
 	if (fs_tx_room(fs) < FS_TX_REC_COST(DAX_FS_INODE_SIZE)) {
-		fprintf(stderr, "udax fs: journal overflow (inode)\n");
-		abort();
+		UDAX_BUG("fs: journal overflow (inode)");
 	}
 	ip->dirty = true;
 	ip->tx_next = fs->tx.inodes;
@@ -177,8 +174,7 @@ void fs_tx_dirty_eblk(struct dax_fs *fs, struct fs_eblk *eb)
 	if (eb->dirty)
 		return;
 	if (fs_tx_room(fs) < eblk_cost(eb)) {
-		fprintf(stderr, "udax fs: journal overflow (extent block)\n");
-		abort();
+		UDAX_BUG("fs: journal overflow (extent block)");
 	}
 	eb->dirty = true;
 	eb->tx_next = fs->tx.eblks;

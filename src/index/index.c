@@ -331,6 +331,26 @@ bool dax_idx_nomem(struct dax_cursor *cur)
 	return true;
 }
 
+/*
+ * dax_idx_insert_alloc() - dax_idx_insert() of @entry at @cur under
+ * idx->lock, allocating the nodes it needs outside the lock
+ * (dax_idx_nomem) and retrying, as often as that succeeds. The caller
+ * releases @cur (dax_cursor_release) afterwards.
+ * Context: must not hold idx->lock; takes it.
+ * Return: as dax_idx_insert(); -ENOMEM only if allocation failed.
+ */
+int dax_idx_insert_alloc(struct dax_cursor *cur, dax_entry_t entry)
+{
+	int err;
+
+	do {
+		pthread_mutex_lock(&cur->idx->lock);
+		err = dax_idx_insert(cur, entry);
+		pthread_mutex_unlock(&cur->idx->lock);
+	} while (err == -ENOMEM && dax_idx_nomem(cur));
+	return err;
+}
+
 /* dax_cursor_release() - free the spare nodes @cur did not use. */
 void dax_cursor_release(struct dax_cursor *cur)
 {
@@ -483,9 +503,9 @@ int dax_idx_insert(struct dax_cursor *cur, dax_entry_t entry)
 	uintptr_t w;
 	unsigned int off;
 
-	UDAX_BUG_ON((void)0, !dax_slot_is_value(entry));
-	UDAX_BUG_ON((void)0, !!cur->order != dax_entry_is_pmd(entry));
-	UDAX_BUG_ON((void)0, cur->index & ((1ULL << cur->order) - 1));
+	UDAX_BUG_ON(!dax_slot_is_value(entry));
+	UDAX_BUG_ON(!!cur->order != dax_entry_is_pmd(entry));
+	UDAX_BUG_ON(cur->index & ((1ULL << cur->order) - 1));
 	if (need < 0)
 		return need;
 	if ((unsigned int)need > spare_count(cur)) {
@@ -555,9 +575,9 @@ int dax_idx_insert(struct dax_cursor *cur, dax_entry_t entry)
  */
 void dax_idx_store(struct dax_cursor *cur, dax_entry_t entry)
 {
-	UDAX_BUG_ON((void)0, !cur->slot);
-	UDAX_BUG_ON((void)0, dax_entry_order(entry) !=
-				     dax_entry_order(slot_read(cur->slot)));
+	UDAX_BUG_ON(!cur->slot);
+	UDAX_BUG_ON(dax_entry_order(entry) !=
+		    dax_entry_order(slot_read(cur->slot)));
 	slot_write(cur->slot, entry);
 }
 
@@ -603,7 +623,7 @@ dax_entry_t dax_idx_erase(struct dax_cursor *cur)
 						 memory_order_acq_rel);
 	unsigned int nr = dax_entry_is_pmd(e) ? DAX_IDX_PMD_SLOTS : 1;
 
-	UDAX_BUG_ON((void)0, !dax_slot_is_value(e));
+	UDAX_BUG_ON(!dax_slot_is_value(e));
 	for (int t = 0; t < DAX_NR_TAGS; t++)
 		tag_clear_at(n, off, (enum dax_tag)t);
 	for (unsigned int i = 1; i < nr; i++)
@@ -655,14 +675,14 @@ dax_entry_t dax_idx_erase(struct dax_cursor *cur)
 /* dax_idx_tag_set() - tag the entry at @cur. Context: idx->lock held. */
 void dax_idx_tag_set(struct dax_cursor *cur, enum dax_tag tag)
 {
-	UDAX_BUG_ON((void)0, !cur->slot);
+	UDAX_BUG_ON(!cur->slot);
 	tag_set_at(cur->node, cur->offset, tag);
 }
 
 /* dax_idx_tag_clear() - untag the entry at @cur. Context: idx->lock held. */
 void dax_idx_tag_clear(struct dax_cursor *cur, enum dax_tag tag)
 {
-	UDAX_BUG_ON((void)0, !cur->slot);
+	UDAX_BUG_ON(!cur->slot);
 	tag_clear_at(cur->node, cur->offset, tag);
 }
 

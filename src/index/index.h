@@ -122,6 +122,7 @@ uint64_t dax_idx_entry_index(const struct dax_cursor *cur, dax_entry_t e);
 
 int dax_idx_insert(struct dax_cursor *cur, dax_entry_t entry);
 bool dax_idx_nomem(struct dax_cursor *cur);
+int dax_idx_insert_alloc(struct dax_cursor *cur, dax_entry_t entry);
 void dax_cursor_release(struct dax_cursor *cur);
 void dax_idx_store(struct dax_cursor *cur, dax_entry_t entry);
 dax_entry_t dax_idx_erase(struct dax_cursor *cur);

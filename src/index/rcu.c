@@ -37,8 +37,7 @@ static void rcu_thread_exit(void *arg)
 static void rcu_key_init(void)
 {
 	if (pthread_key_create(&rcu_exit_key, rcu_thread_exit) != 0) {
-		fprintf(stderr, "udax: cannot create the RCU thread key\n");
-		abort();
+		UDAX_BUG("cannot create the RCU thread key");
 	}
 	/*
 	 * Start liburcu's call_rcu worker now. It is otherwise created by

@@ -176,15 +176,8 @@ static int insert_empty(struct dax_mapping *m, struct dax_cursor *cur,
 	dax_entry_t e = dax_mk_entry(0, DAX_ENTRY_EMPTY |
 						(cur->order ? DAX_ENTRY_PMD : 0)) |
 			DAX_ENTRY_LOCKED;
-	int err;
+	int err = dax_idx_insert_alloc(cur, e);
 
-	for (;;) {
-		pthread_mutex_lock(&m->idx.lock);
-		err = dax_idx_insert(cur, e);
-		pthread_mutex_unlock(&m->idx.lock);
-		if (err != -ENOMEM || !dax_idx_nomem(cur))
-			break;
-	}
 	dax_cursor_release(cur);
 	if (!err) {
 		stat_add(&m->stats.inserts, 1);
@@ -202,7 +195,7 @@ static void erase_locked(struct dax_mapping *m, struct dax_cursor *cur)
 	pthread_mutex_lock(&m->idx.lock);
 	old = dax_idx_erase(cur);
 	pthread_mutex_unlock(&m->idx.lock);
-	UDAX_BUG_ON((void)0, !dax_entry_locked(old));
+	UDAX_BUG_ON(!dax_entry_locked(old));
 	key = dax_entry_key(cur, old);
 	if (old & DAX_ENTRY_WAITERS)
 		wake_key(m, NULL, key, DAX_WAKE_ALL);
@@ -343,8 +336,8 @@ dax_entry_t dax_entry_update(struct dax_mapping *m, struct dax_cursor *cur,
 	uintptr_t new;
 
 	(void)m;
-	UDAX_BUG_ON((void)0, !dax_entry_locked(old));
-	UDAX_BUG_ON((void)0, dax_entry_order(old) != dax_entry_order(entry));
+	UDAX_BUG_ON(!dax_entry_locked(old));
+	UDAX_BUG_ON(dax_entry_order(old) != dax_entry_order(entry));
 	do {
 		new = (entry & ~LOCK_BITS) | DAX_ENTRY_LOCKED |
 		      (old & DAX_ENTRY_WAITERS);
@@ -368,19 +361,19 @@ void dax_entry_replace(struct dax_mapping *m, struct dax_cursor *cur,
 	dax_rcu_read_lock();
 	old = atomic_exchange_explicit(cur->slot, entry & ~LOCK_BITS,
 				       memory_order_acq_rel);
-	UDAX_BUG_ON((void)0, !dax_entry_locked(old));
-	UDAX_BUG_ON((void)0, dax_entry_order(old) != dax_entry_order(entry));
+	UDAX_BUG_ON(!dax_entry_locked(old));
+	UDAX_BUG_ON(dax_entry_order(old) != dax_entry_order(entry));
 	if (old & DAX_ENTRY_WAITERS)
 		wake_key(m, cur->slot, dax_entry_key(cur, old), DAX_WAKE_ALL);
 	dax_rcu_read_unlock();
 }
 
 /*
- * __dax_entry_delete() - erase the entry locked at @cur; wake all waiters.
+ * dax_entry_delete_locked() - erase the entry locked at @cur; wake all waiters.
  * Context: entry locked by the caller through @cur; afterwards @cur has
  * no slot.
  */
-void __dax_entry_delete(struct dax_mapping *m, struct dax_cursor *cur)
+void dax_entry_delete_locked(struct dax_mapping *m, struct dax_cursor *cur)
 {
 	erase_locked(m, cur);
 }

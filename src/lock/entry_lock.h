@@ -92,7 +92,7 @@ dax_entry_t dax_entry_update(struct dax_mapping *m, struct dax_cursor *cur,
 			     dax_entry_t entry);
 void dax_entry_replace(struct dax_mapping *m, struct dax_cursor *cur,
 		       dax_entry_t entry);
-void __dax_entry_delete(struct dax_mapping *m, struct dax_cursor *cur);
+void dax_entry_delete_locked(struct dax_mapping *m, struct dax_cursor *cur);
 int dax_entry_delete(struct dax_mapping *m, uint64_t index);
 int dax_entry_invalidate(struct dax_mapping *m, uint64_t index);
 void dax_entry_tag_set(struct dax_mapping *m, struct dax_cursor *cur,

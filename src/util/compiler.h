@@ -2,10 +2,18 @@
 /*
  * compiler.h - small helpers shared by every layer of udax.
  *
- * UDAX_BUG_ON(obj_dump, cond): a debug-only assertion. In builds with
- * UDAX_DEBUG defined it calls @obj_dump (a statement that prints the
- * structure involved, or a no-op) and aborts when @cond is true; in other
- * builds it compiles to nothing but still type-checks @cond.
+ * Two assertions, for invariants the code itself keeps (API misuse by a
+ * caller gets -EINVAL, never these):
+ *
+ * UDAX_BUG(fmt, ...): always on. A broken invariant that cannot be
+ * carried on from (the journal would overflow, a lock call failed):
+ * prints "udax: BUG at file:line: " and the message, then aborts.
+ *
+ * UDAX_BUG_ON(cond): debug-only (UDAX_DEBUG, on in Debug builds and the
+ * fuzzer): UDAX_BUG with the text of @cond when @cond is true; in other
+ * builds nothing, though @cond is still type-checked. For checks too
+ * costly or too hot for release builds (every entry lock and index
+ * store).
  */
 #ifndef UDAX_UTIL_COMPILER_H
 #define UDAX_UTIL_COMPILER_H
@@ -21,22 +29,37 @@
 #define container_of(ptr, type, member)                                        \
 	((type *)((char *)(ptr)-__builtin_offsetof(type, member)))
 
-#ifdef UDAX_DEBUG
-#define UDAX_BUG_ON(dump, cond)                                                \
+#define UDAX_BUG(fmt, ...)                                                     \
 	do {                                                                   \
-		if (unlikely(cond)) {                                          \
-			fprintf(stderr, "udax: BUG at %s:%d: %s\n", __FILE__,  \
-				__LINE__, #cond);                              \
-			dump;                                                  \
-			abort();                                               \
-		}                                                              \
+		fprintf(stderr, "udax: BUG at %s:%d: " fmt "\n", __FILE__,    \
+			__LINE__, ##__VA_ARGS__);                              \
+		abort();                                                       \
+	} while (0)
+
+#ifdef UDAX_DEBUG
+#define UDAX_BUG_ON_COND(cond)                                                 \
+	do {                                                                   \
+		if (unlikely(cond))                                            \
+			UDAX_BUG("%s", #cond);                                 \
 	} while (0)
 #else
-#define UDAX_BUG_ON(dump, cond)                                                \
+#define UDAX_BUG_ON_COND(cond)                                                 \
 	do {                                                                   \
 		(void)sizeof(cond);                                            \
 	} while (0)
 #endif
+
+/*
+ * UDAX_BUG_ON(cond). The old two-argument form UDAX_BUG_ON((void)0, cond)
+ * still compiles, its first argument ignored, for the calls in the entry
+ * lock's fast path (dax_entry_grab, dax_entry_unlock) that another change
+ * rewrites; drop UDAX_BUG_ON_OLD when they are converted.
+ */
+#define UDAX_BUG_ON_PICK(_1, _2, name, ...) name
+#define UDAX_BUG_ON(...)                                                       \
+	UDAX_BUG_ON_PICK(__VA_ARGS__, UDAX_BUG_ON_OLD, UDAX_BUG_ON_COND,      \
+			 0)(__VA_ARGS__)
+#define UDAX_BUG_ON_OLD(unused, cond) UDAX_BUG_ON_COND(cond)
 
 /* Sanitizer detection, for annotations that only make sense under them. */
 #if defined(__SANITIZE_THREAD__)

@@ -341,7 +341,7 @@ static void fs_mmap_unlock(void *file, bool exclusive)
 	pthread_rwlock_unlock(&fs->mmap_lock);
 }
 
-const struct dax_fs_ops th_fs_ops = {
+const struct dax_iomap_ops th_fs_ops = {
 	.iomap_begin = fs_iomap_begin,
 	.iomap_end = fs_iomap_end,
 	.size = fs_size,

@@ -187,7 +187,7 @@ void th_vm_fail_ops(struct th_vm *vm, unsigned int ops);
 void th_vm_fail_next(struct th_vm *vm, unsigned int ops);
 unsigned long th_vm_failed(struct th_vm *vm, unsigned int ops);
 
-extern const struct dax_fs_ops th_fs_ops;
+extern const struct dax_iomap_ops th_fs_ops;
 extern const struct dax_vm_ops th_vm_ops;
 extern const struct dax_dev_ops th_dev_ops;
 

@@ -2,8 +2,9 @@
 /*
  * hook_gate.h - stopping a thread at one of the fault engine's hook
  * points, shared by the interleaving tests (fault_review, fault_rw_hole,
- * fault_wb_mkwrite, fault_wb_pmd_pte). Include after fault_harness.h and
- * test_util.h, in one test file only (it defines static state).
+ * fault_wb_mkwrite, fault_wb_pmd_pte, fault_seed_race, fault_truncate).
+ * Include after fault_harness.h and test_util.h, in one test file only (it
+ * defines static state).
  */
 #ifndef UDAX_TEST_HOOK_GATE_H
 #define UDAX_TEST_HOOK_GATE_H
@@ -79,7 +80,8 @@ static void gate_open(void)
  * Wait until threads have gone to sleep on entry locks @n times in all;
  * fail if that does not happen within 10 seconds (nobody waited).
  */
-static void wait_sleepers(struct th_env *env, unsigned long n)
+static __attribute__((unused)) void wait_sleepers(struct th_env *env,
+					      unsigned long n)
 {
 	double end = t_now() + 10;
 

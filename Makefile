@@ -25,6 +25,10 @@
 #                   replayed, then SECONDS (default 60) of fuzzing pool
 #                   images: fails on any crash, leak, sanitizer report or
 #                   broken invariant (crashing input in build/fuzz/artifacts)
+#   make mutants    apply each mutation of scripts/mutants.list in turn
+#                   (restored after each), build and run the tests it
+#                   names in build/mutants: fails if one survives, or if
+#                   a snippet is no longer in the source (not in check)
 #   make install    install the release build (PREFIX=/usr/local)
 #   make clean      remove build/
 #
@@ -53,7 +57,7 @@ CTEST  := ctest --output-on-failure --no-tests=error
 NOASLR := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 
 .PHONY: all deps release check check-asan check-tsan check-install check-fuzz \
-	demo bench soak fuzz fuzz-build install clean
+	demo bench soak fuzz fuzz-build mutants install clean
 
 all: release
 
@@ -84,6 +88,9 @@ check-tsan: deps
 # filesystem every metadata commit waits for the disk (msync), so
 # DEMO_POOL=/dev/shm/udax-demo.pool shows the engine rather than the disk.
 DEMO_POOL ?= build/udax-demo.pool
+
+mutants: deps
+	JOBS=$(JOBS) scripts/mutants.sh
 
 demo: release
 	./build/release/udax demo $(DEMO_POOL)

@@ -91,6 +91,12 @@ for b in BUMP_BEFORE NO_GEN_CHECK LOOK_ZERO_ONLY ZAP_UNLOCKED; do
 	MAIN=zero_span.pml add "zs-$(echo "$b" | tr 'A-Z_' 'a-z-')" safety \
 		"-DBUG_$b" $SAFE
 done
+# the leaf cache's pins (leaf_pin.pml)
+MAIN=leaf_pin.pml add pin-safety safety "" $SAFE
+for b in KILL_IGNORES_PINS PIN_OUTSIDE_RCU UNPIN_NO_FREE; do
+	MAIN=leaf_pin.pml add "pin-$(echo "$b" | tr 'A-Z_' 'a-z-')" safety \
+		"-DBUG_$b" $SAFE
+done
 # observations
 add wb-dirty-first safety "-DSCEN_WB -DFSYNC_CHECK -DWB_DIRTY_FIRST" $SAFE
 add wb2-dirty-first safety "-DSCEN_WB -DWB2 -DFSYNC_CHECK -DWB_DIRTY_FIRST" $SAFE
@@ -181,6 +187,12 @@ ok zs-safety "zero span vs allocation and write(2): no zero page over data"
 for n in bump-before no-gen-check look-zero-only zap-unlocked; do
 	rejected "zs-$n" "zs-$n: safety" "$STALE"
 done
+
+echo "== leaf-cache pins (leaf_pin.pml: no RCU on the fast path)"
+ok pin-safety "pinned leaf never freed, never pinned dead, freed in the end"
+rejected pin-kill-ignores-pins "pin-kill-ignores-pins: safety" '^assertion violated  ?!\(freed\)$'
+rejected pin-pin-outside-rcu "pin-pin-outside-rcu: safety" 'assertion violated .*pins&4'
+rejected pin-unpin-no-free "pin-unpin-no-free: safety (leak)" '^assertion violated freed$'
 
 echo "== observations (do not affect the exit status; see README)"
 get wb-dirty-first

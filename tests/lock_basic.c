@@ -354,6 +354,60 @@ static void check_nomem(struct dax_mapping *m)
 	}
 }
 
+struct one_waiter {
+	struct dax_mapping *m;
+	uint64_t index;
+	dax_entry_t got;
+	int ret;
+};
+
+static void *one_waiter_fn(void *arg)
+{
+	struct one_waiter *w = arg;
+	DAX_CURSOR(cur, w->index, &w->m->idx, 0);
+
+	w->ret = dax_entry_grab(w->m, &cur, 0, &w->got);
+	if (!w->ret)
+		dax_entry_unlock(w->m, &cur);
+	return NULL;
+}
+
+/*
+ * A waiter sleeps only once WAITERS is set in the entry it waits for
+ * (unlock takes the bucket lock only if it is), and its waker clears the
+ * bit when it leaves nobody waiting.
+ */
+static void check_waiter_sets_waiters(struct dax_mapping *m)
+{
+	DAX_CURSOR(cur, 20, &m->idx, 0);
+	struct one_waiter w = { .m = m, .index = 20 };
+	unsigned long waits = count(&m->stats.waits);
+	unsigned long wakeups = count(&m->stats.wakeups);
+	struct timespec ts = { 0, 20000 };
+	pthread_t t;
+	dax_entry_t e;
+
+	make_mapped(m, 20, 5);
+	REQUIRE(dax_entry_grab(m, &cur, 0, &e) == 0);
+	CHECK(!(load(m, 20) & DAX_ENTRY_WAITERS));
+	REQUIRE(pthread_create(&t, NULL, one_waiter_fn, &w) == 0);
+	/* The waiter counts its sleep after marking the entry. */
+	while (count(&m->stats.waits) == waits)
+		nanosleep(&ts, NULL);
+	e = load(m, 20);
+	CHECK(dax_entry_locked(e));
+	/* Without the bit our unlock would wake nobody: fail, do not hang. */
+	REQUIRE(e & DAX_ENTRY_WAITERS);
+	dax_entry_unlock(m, &cur);
+	REQUIRE(pthread_join(t, NULL) == 0);
+	CHECK_EQ(w.ret, 0);
+	CHECK_EQ(w.got, dax_mk_entry(5, 0) | DAX_ENTRY_LOCKED);
+	CHECK_EQ(load(m, 20), dax_mk_entry(5, 0));
+	CHECK_EQ(count(&m->stats.waits) - waits, 1);
+	CHECK_EQ(count(&m->stats.wakeups) - wakeups, 1);
+	CHECK_EQ(dax_entry_delete(m, 20), 1);
+}
+
 int main(int argc, char **argv)
 {
 	struct dax_mapping m;
@@ -392,6 +446,7 @@ int main(int argc, char **argv)
 	CHECK_EQ(m.idx.nr_entries, 0);
 	CHECK_EQ(count(&m.stats.waits), 0);
 	CHECK_EQ(count(&m.stats.wakeups), 0);
+	check_waiter_sets_waiters(&m);
 
 	dax_mapping_destroy(&m);
 	dax_rcu_barrier();

@@ -15,6 +15,9 @@
  *  (c) Waiters that only look (get_unlocked) queue before one that grabs.
  *      The unlock wakes the first looker only; each looker's put_unlocked
  *      must pass the wake-up on, or the grabber sleeps for ever.
+ *  (e) NR_MANY threads sleep on one locked entry that is then replaced:
+ *      all of them are woken at once (each must look at the new value),
+ *      not one: the first to get the new entry holds it while we count.
  *  (d) Stress: threads grab, look at and delete a handful of entries
  *      sharing a bucket, with random short holds, in short phases for a
  *      bounded time. Every thread makes progress and finishes each phase,
@@ -24,7 +27,7 @@
  * queued between its check and its wake, WAITERS cleared while a waiter
  * is still queued), a WAKE_NEXT that picks the first waiter of the bucket
  * whatever its key (that waiter goes back to sleep and the wake-up is
- * gone), unlock waking all waiters, a put_unlocked that does not wake
+ * gone), unlock waking all waiters, replace waking only one, a put_unlocked that does not wake
  * the next waiter, and a waiter that goes to sleep without re-checking
  * the entry once queued (it sleeps on an entry already unlocked). A lost
  * wake-up shows up as a hang: the watchdog, or in (d) the phase deadline,
@@ -151,6 +154,52 @@ static void test_many_waiters(unsigned int rounds)
 		CHECK_EQ(t.holds, NR_MANY);
 		CHECK_EQ(t_stat(&m.stats.waits) - waits, NR_MANY);
 		CHECK_EQ(t_stat(&m.stats.wakeups) - wakeups, NR_MANY);
+		t_check_all_idle(&m);
+	}
+	CHECK_EQ(dax_entry_delete(&m, t.index), 1);
+}
+
+/*
+ * (e) Replace wakes all. The waiters hold in stepped mode, so once the
+ * first has the new entry nothing else can wake anybody: the wake-ups
+ * counted then are those of the replace. (A replace that wakes one also
+ * clears WAITERS with its exchange: the rest would sleep for ever.)
+ */
+static void test_replace_wakes_all(unsigned int rounds)
+{
+	static struct waiter w[NR_MANY];
+	struct target t = {.index = 2000, .stepped = true};
+	DAX_CURSOR(cur, 0, &m.idx, 0);
+
+	for (unsigned int r = 0; r < rounds; r++) {
+		unsigned long waits = t_stat(&m.stats.waits);
+		unsigned long wakeups = t_stat(&m.stats.wakeups);
+		dax_entry_t e;
+
+		atomic_store(&t.done, 0);
+		atomic_store(&t.acquired, 0);
+		atomic_store(&t.allowed, 0);
+		t.holds = 0;
+		hold(&t, &cur);
+		start_waiters(w, NR_MANY, 0, &t);
+		t_wait_sleepers(&m, waits + NR_MANY);
+		dax_entry_replace(&m, &cur, dax_mk_entry(77 + r, 0));
+		while (atomic_load(&t.acquired) < 1)
+			t_relax();
+		if (t_stat(&m.stats.wakeups) - wakeups != NR_MANY) {
+			/* The others sleep on for ever: fail now. */
+			fprintf(stderr, "replace woke %lu of %d waiters\n",
+				t_stat(&m.stats.wakeups) - wakeups, NR_MANY);
+			exit(T_FAIL);
+		}
+		e = t_load(&m, t.index, 0, NULL);
+		CHECK_EQ(dax_entry_block(e), 77 + r);
+		CHECK(dax_entry_locked(e));
+		atomic_store(&t.allowed, NR_MANY);
+		for (int i = 0; i < NR_MANY; i++)
+			t_join(w[i].thread);
+		CHECK_EQ(atomic_load(&t.done), NR_MANY);
+		CHECK_EQ(t.holds, NR_MANY);
 		t_check_all_idle(&m);
 	}
 	CHECK_EQ(dax_entry_delete(&m, t.index), 1);
@@ -448,6 +497,7 @@ int main(int argc, char **argv)
 	test_many_waiters(rounds);
 	test_shared_bucket(rounds);
 	test_put_unlocked(rounds);
+	test_replace_wakes_all(rounds);
 	test_stress(t_long ? 60.0 : 2.0);
 
 	dax_mapping_destroy(&m);

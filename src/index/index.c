@@ -140,20 +140,66 @@ static void node_free_now(struct dax_idx_node *n)
 	atomic_fetch_sub_explicit(&live_nodes, 1, memory_order_relaxed);
 }
 
+/*
+ * Pins (see struct dax_leaf_cache in index.h): the count of leaf caches
+ * holding the node, and DAX_NODE_DEAD once nobody can reach it by a walk.
+ * Whoever makes the word exactly DEAD (the killer finding no pin, or the
+ * last unpin after the kill) frees the node. Both are acq_rel RMWs on the
+ * one word, so the freer has seen every access made under a pin; the
+ * killer has seen the tree's writers (dax_rcu_before_free, or no other
+ * thread at dax_idx_destroy()).
+ */
+#define DAX_NODE_DEAD ((uint16_t)0x8000)
+#define DAX_NODE_PIN_MAX ((uint16_t)0x7fff)
+
+/* No walk can reach @n any more: free it, or leave it to its last pin. */
+static void node_kill(struct dax_idx_node *n)
+{
+	uint16_t old = atomic_fetch_or_explicit(&n->pins, DAX_NODE_DEAD,
+						memory_order_acq_rel);
+
+	UDAX_BUG_ON(old & DAX_NODE_DEAD);
+	if (!old)
+		node_free_now(n);
+}
+
+/*
+ * Pin @n, reached by a walk. Context: under RCU or idx->lock, so @n is not
+ * dead yet. Return: false if it has too many pins (then do not cache it).
+ */
+static bool node_pin(struct dax_idx_node *n)
+{
+	uint16_t p = atomic_load_explicit(&n->pins, memory_order_relaxed);
+
+	do {
+		UDAX_BUG_ON(p & DAX_NODE_DEAD);
+		if (p >= DAX_NODE_PIN_MAX)
+			return false;
+	} while (!atomic_compare_exchange_weak_explicit(
+		&n->pins, &p, (uint16_t)(p + 1), memory_order_relaxed,
+		memory_order_relaxed));
+	return true;
+}
+
+static void node_unpin(struct dax_idx_node *n)
+{
+	uint16_t old = atomic_fetch_sub_explicit(&n->pins, 1,
+						 memory_order_acq_rel);
+
+	UDAX_BUG_ON(!(old & DAX_NODE_PIN_MAX));
+	if (old == (DAX_NODE_DEAD | 1))
+		node_free_now(n);
+}
+
 static void node_free_rcu(struct rcu_head *head)
 {
 	dax_rcu_before_free();
-	node_free_now(container_of(head, struct dax_idx_node, rcu));
+	node_kill(container_of(head, struct dax_idx_node, rcu));
 }
 
 static void node_retire(struct dax_index *idx, struct dax_idx_node *n)
 {
 	idx->nr_nodes--;
-	/*
-	 * Before the grace period starts: a reader that begins after it sees
-	 * the new count and drops its cached leaf (see leaf_cache).
-	 */
-	atomic_fetch_add_explicit(&idx->retired, 1, memory_order_release);
 	dax_call_rcu(&n->rcu, node_free_rcu);
 }
 
@@ -165,7 +211,7 @@ static void destroy_subtree(struct dax_idx_node *n)
 		if (dax_slot_is_node(w))
 			destroy_subtree(to_node(w));
 	}
-	node_free_now(n);
+	node_kill(n); /* a leaf may be pinned by a thread's leaf cache */
 }
 
 /*
@@ -177,6 +223,8 @@ void dax_idx_destroy(struct dax_index *idx)
 {
 	uintptr_t root = atomic_load(&idx->root);
 
+	if (dax_leaf_cache.id == idx->id)
+		dax_idx_leaf_cache_drop();
 	if (root)
 		destroy_subtree(to_node(root));
 	atomic_store(&idx->root, 0);
@@ -185,30 +233,40 @@ void dax_idx_destroy(struct dax_index *idx)
 	pthread_mutex_destroy(&idx->lock);
 }
 
-/*
- * The leaf cache: each thread remembers the last leaf (shift-0 node) it
- * found a value in, for one index, like a one-entry TLB. Faults and
- * writeback touch neighbouring pages, so the next lookup usually lands in
- * the same leaf and costs one slot load instead of a walk from the root.
- *
- * Why the cached node is safe to dereference: it is used only inside a
- * read-side critical section (or under idx->lock) and only if idx->retired
- * still has the value read before the walk that found it. Every node is
- * counted in idx->retired before its grace period starts, so if the count
- * is unchanged no node of this index was retired since: the leaf is still
- * allocated. A leaf that was emptied holds only zeros (slots are cleared
- * before a node is unlinked), so a value read from it is current; a zero
- * proves nothing and falls back to the walk.
- */
-struct leaf_cache {
-	uint64_t id;	  /* dax_index.id, 0: empty */
-	uint64_t retired; /* dax_index.retired when the leaf was found */
-	uint64_t base;	  /* index >> UDAX_INDEX_SHIFT of the leaf */
-	struct dax_idx_node *leaf;
-};
-
-static __thread struct leaf_cache leaf_cache
+/* The leaf cache and why it is safe: see struct dax_leaf_cache. */
+__thread struct dax_leaf_cache dax_leaf_cache
 	__attribute__((tls_model("initial-exec")));
+
+void dax_idx_leaf_cache_drop(void)
+{
+	struct dax_leaf_cache *lc = &dax_leaf_cache;
+
+	if (lc->leaf)
+		node_unpin(lc->leaf);
+	lc->id = 0;
+	lc->leaf = NULL;
+}
+
+/*
+ * Cache @n, the leaf of @cur->index. Only in threads known to liburcu:
+ * their exit drops the pin (rcu.c); a thread that never registered would
+ * keep it, and a dead leaf, for ever.
+ */
+static void leaf_cache_fill(struct dax_cursor *cur, struct dax_idx_node *n)
+{
+	struct dax_leaf_cache *lc = &dax_leaf_cache;
+
+	if (!dax_rcu_thread_registered)
+		return;
+	if (lc->leaf != n) {
+		if (!node_pin(n))
+			return;
+		dax_idx_leaf_cache_drop();
+		lc->leaf = n;
+	}
+	lc->id = cur->idx->id;
+	lc->base = cur->index >> UDAX_INDEX_SHIFT;
+}
 
 /*
  * dax_idx_load() - find the entry covering @cur->index.
@@ -225,30 +283,19 @@ static __thread struct leaf_cache leaf_cache
 dax_entry_t dax_idx_load(struct dax_cursor *cur)
 {
 	unsigned int target = cur->order ? DAX_IDX_PMD_SHIFT : 0;
-	uintptr_t w = slot_read(&cur->idx->root);
 	struct dax_idx_node *n;
 	unsigned int shift;
+	uintptr_t w;
 
-	struct leaf_cache *lc = &leaf_cache;
-	uint64_t retired;
-
+	cur->conflict = false;
+	if (dax_idx_cached_slot(cur)) {
+		w = slot_read(cur->slot);
+		if (dax_slot_is_value(w))
+			return w;
+	}
 	cur->node = NULL;
 	cur->slot = NULL;
-	cur->conflict = false;
-	retired = atomic_load_explicit(&cur->idx->retired, memory_order_acquire);
-	if (!cur->order && lc->id == cur->idx->id && lc->retired == retired &&
-	    lc->base == cur->index >> UDAX_INDEX_SHIFT) {
-		unsigned int off = (unsigned int)(cur->index & DAX_IDX_MASK);
-
-		w = slot_read(&lc->leaf->slots[off]);
-		if (dax_slot_is_value(w)) {
-			cur->node = lc->leaf;
-			cur->offset = off;
-			cur->slot = &lc->leaf->slots[off];
-			return w;
-		}
-		w = slot_read(&cur->idx->root);
-	}
+	w = slot_read(&cur->idx->root);
 	if (!w)
 		return 0;
 	n = to_node(w);
@@ -287,12 +334,8 @@ dax_entry_t dax_idx_load(struct dax_cursor *cur)
 			cur->node = n;
 			cur->offset = off;
 			cur->slot = &n->slots[off];
-			if (!shift) {
-				lc->id = cur->idx->id;
-				lc->retired = retired;
-				lc->base = cur->index >> UDAX_INDEX_SHIFT;
-				lc->leaf = n;
-			}
+			if (!shift)
+				leaf_cache_fill(cur, n);
 			return w;
 		}
 		if (cur->order && shift == target) {

@@ -68,6 +68,7 @@ struct dax_idx_node {
 	uint8_t offset;	  /* slot of this node in its parent */
 	uint16_t count;	  /* non-empty slots (values, siblings, nodes) */
 	uint16_t nr_values; /* value entries (canonical slots only) */
+	_Atomic uint16_t pins; /* leaf caches holding it; DAX_NODE_DEAD */
 	struct dax_idx_node *parent;
 	struct rcu_head rcu;
 	uint64_t tags[DAX_NR_TAGS][DAX_IDX_TAG_WORDS];
@@ -78,7 +79,6 @@ struct dax_index {
 	/* Read by every lookup: kept apart from what the lock dirties. */
 	_Atomic uintptr_t root; /* node pointer (with DAX_SLOT_INTERNAL) or 0 */
 	uint64_t id;		/* unique per dax_idx_init(), never reused */
-	_Atomic uint64_t retired; /* nodes retired so far (leaf cache) */
 	pthread_mutex_t lock __attribute__((aligned(64)));
 	uint64_t nr_entries;	/* value entries; under lock */
 	uint64_t nr_nodes;	/* nodes in the tree; under lock */
@@ -102,6 +102,66 @@ struct dax_cursor {
 	struct dax_cursor name = { .idx = (idx_),                              \
 				   .index = (index_),                          \
 				   .order = (order_) }
+
+/*
+ * The leaf cache: each thread remembers the last leaf (shift-0 node) it
+ * found a value in, like a one-entry TLB, and holds a pin on it (a count
+ * in the node). Faults and writeback touch neighbouring pages, so the
+ * next lookup usually lands in the same leaf and costs one slot load
+ * instead of a walk from the root, and no read-side critical section: the
+ * entry lock's fast path (dax_entry_grab) runs with no RCU at all.
+ *
+ * Why a cached leaf may be read and compare-and-swapped outside RCU: a
+ * pinned node is never freed. A node that leaves the tree is marked dead
+ * once its grace period has passed (or when its index is destroyed) and
+ * freed then only if nobody pins it; otherwise the last unpin frees it.
+ * A pin is taken only on a node reached by a walk (under RCU or idx->lock),
+ * so before its grace period ends: the mark cannot have come first.
+ *
+ * Why what it reads is current: a leaf holds only order-0 values, and it
+ * leaves the tree only once empty (every slot 0, see dax_idx_erase); no
+ * value is ever stored in it again. So a value found in a cached leaf is
+ * the entry at that index now (or was an instant ago: the compare-and-
+ * swap that locks it fails if it changed), and a 0 proves nothing: the
+ * caller walks from the root.
+ */
+struct dax_leaf_cache {
+	uint64_t id;		   /* dax_index.id, 0: empty */
+	uint64_t base;		   /* index >> UDAX_INDEX_SHIFT of the leaf */
+	struct dax_idx_node *leaf; /* pinned while cached */
+};
+
+extern __thread struct dax_leaf_cache dax_leaf_cache
+	__attribute__((tls_model("initial-exec")));
+
+/*
+ * dax_idx_cached_slot() - the slot of @cur->index in the calling thread's
+ * cached leaf, or NULL if the leaf cached is not that index's (or @cur is
+ * a PMD cursor). On success @cur->node, offset and slot are set; the slot
+ * may hold 0 or anything else: only a value read from it counts.
+ * Context: any; no RCU needed (the leaf is pinned).
+ */
+static inline _Atomic uintptr_t *dax_idx_cached_slot(struct dax_cursor *cur)
+{
+	struct dax_leaf_cache *lc = &dax_leaf_cache;
+	unsigned int off;
+
+	if (cur->order || lc->id != cur->idx->id ||
+	    lc->base != cur->index >> UDAX_INDEX_SHIFT)
+		return NULL;
+	off = (unsigned int)(cur->index & DAX_IDX_MASK);
+	cur->node = lc->leaf;
+	cur->offset = off;
+	cur->conflict = false;
+	cur->slot = &lc->leaf->slots[off];
+	return cur->slot;
+}
+
+/*
+ * Drop the calling thread's cached leaf (freeing it if it left the tree).
+ * Called at thread exit, by dax_rcu_barrier() and by dax_idx_destroy().
+ */
+void dax_idx_leaf_cache_drop(void);
 
 int dax_idx_init(struct dax_index *idx);
 void dax_idx_destroy(struct dax_index *idx);

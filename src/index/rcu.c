@@ -4,12 +4,14 @@
  *
  * A thread is registered on its first read-side critical section and
  * unregistered by a thread-specific-data destructor when it exits, so
- * liburcu never waits on a dead thread.
+ * liburcu never waits on a dead thread; the destructor also drops the
+ * thread's pin on its cached index leaf (index.h).
  */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "index.h" /* dax_idx_leaf_cache_drop() */
 #include "rcu.h"
 
 __thread int dax_rcu_thread_registered;
@@ -28,6 +30,8 @@ static pthread_once_t rcu_key_once = PTHREAD_ONCE_INIT;
 static void rcu_thread_exit(void *arg)
 {
 	(void)arg;
+	/* Its pin would keep the leaf (and a dead one in memory) for ever. */
+	dax_idx_leaf_cache_drop();
 	if (dax_rcu_thread_registered) {
 		urcu_memb_unregister_thread();
 		dax_rcu_thread_registered = 0;
@@ -76,6 +80,8 @@ void dax_rcu_register_slow(void)
 
 void dax_rcu_barrier(void)
 {
+	/* So that the caller's cached leaf is not kept alive either. */
+	dax_idx_leaf_cache_drop();
 	dax_rcu_thread_online();
 #ifdef UDAX_TSAN
 	/*

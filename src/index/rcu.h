@@ -87,7 +87,12 @@ static inline void dax_rcu_before_free(void)
 #endif
 }
 
-/* Wait for every callback queued so far to have run (tests, teardown). */
+/*
+ * Wait for every callback queued so far to have run (tests, teardown);
+ * first drops the calling thread's cached leaf, so that every node that
+ * left an index so far is freed on return unless another live thread
+ * caches it.
+ */
 void dax_rcu_barrier(void);
 
 /*

@@ -201,6 +201,11 @@ static void erase_locked(struct dax_mapping *m, struct dax_cursor *cur)
 		wake_key(m, NULL, key, DAX_WAKE_ALL);
 }
 
+/* Walk, wait, insert or downgrade: everything but the fast path. */
+static __attribute__((noinline)) int
+grab_slow(struct dax_mapping *m, struct dax_cursor *cur, unsigned int flags,
+	  dax_entry_t *entryp);
+
 /*
  * dax_entry_grab() - lock the entry at @cur, creating an EMPTY locked one
  * if there is none (the seed's grab_mapping_entry).
@@ -226,10 +231,41 @@ static void erase_locked(struct dax_mapping *m, struct dax_cursor *cur)
 int dax_entry_grab(struct dax_mapping *m, struct dax_cursor *cur,
 		   unsigned int flags, dax_entry_t *entryp)
 {
+	_Atomic uintptr_t *slot = dax_idx_cached_slot(cur);
+
+	UDAX_BUG_ON(cur->idx != &m->idx);
+	/*
+	 * Fast path: the entry is in this thread's cached leaf and unlocked.
+	 * No RCU section and no index lock: the leaf is pinned, so it cannot
+	 * be freed under the CAS, and a leaf holds only 4 KiB entries, so
+	 * there is nothing to downgrade. The CAS is the same lock-taking
+	 * step as below (acquire: what the previous holder did under the lock
+	 * is seen); it fails if the value changed since the load (locked,
+	 * replaced, or erased: then it is 0 and the slow path walks).
+	 */
+	if (likely(slot)) {
+		dax_entry_t e = atomic_load_explicit(slot,
+						     memory_order_relaxed);
+
+		if (likely((e & (DAX_ENTRY_VALUE | DAX_ENTRY_LOCKED)) ==
+			   DAX_ENTRY_VALUE) &&
+		    likely(atomic_compare_exchange_strong_explicit(
+			    slot, &e, e | DAX_ENTRY_LOCKED,
+			    memory_order_acquire, memory_order_relaxed))) {
+			UDAX_BUG_ON(dax_entry_is_pmd(e));
+			*entryp = (e | DAX_ENTRY_LOCKED) & ~DAX_ENTRY_WAITERS;
+			return 0;
+		}
+	}
+	return grab_slow(m, cur, flags, entryp);
+}
+
+static int grab_slow(struct dax_mapping *m, struct dax_cursor *cur,
+		     unsigned int flags, dax_entry_t *entryp)
+{
 	dax_entry_t e;
 	int err;
 
-	UDAX_BUG_ON((void)0, cur->idx != &m->idx);
 	dax_rcu_read_lock();
 retry:
 	e = dax_idx_load(cur);
@@ -302,7 +338,7 @@ void dax_entry_unlock(struct dax_mapping *m, struct dax_cursor *cur)
 {
 	uintptr_t old = atomic_load_explicit(cur->slot, memory_order_relaxed);
 
-	UDAX_BUG_ON((void)0, !dax_slot_is_value(old) || !dax_entry_locked(old));
+	UDAX_BUG_ON(!dax_slot_is_value(old) || !dax_entry_locked(old));
 	/*
 	 * Nobody waits: one CAS and no RCU section. We hold the lock, so the
 	 * slot cannot be freed before the CAS, and we do not touch it after.
@@ -317,7 +353,7 @@ void dax_entry_unlock(struct dax_mapping *m, struct dax_cursor *cur)
 	/* Release: what we did under the lock is seen by the next owner. */
 	old = atomic_fetch_and_explicit(cur->slot, ~DAX_ENTRY_LOCKED,
 					memory_order_release);
-	UDAX_BUG_ON((void)0, !dax_slot_is_value(old) || !dax_entry_locked(old));
+	UDAX_BUG_ON(!dax_slot_is_value(old) || !dax_entry_locked(old));
 	if (old & DAX_ENTRY_WAITERS)
 		wake_key(m, cur->slot, dax_entry_key(cur, old), DAX_WAKE_NEXT);
 	dax_rcu_read_unlock();

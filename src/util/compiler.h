@@ -49,17 +49,8 @@
 	} while (0)
 #endif
 
-/*
- * UDAX_BUG_ON(cond). The old two-argument form UDAX_BUG_ON((void)0, cond)
- * still compiles, its first argument ignored, for the calls in the entry
- * lock's fast path (dax_entry_grab, dax_entry_unlock) that another change
- * rewrites; drop UDAX_BUG_ON_OLD when they are converted.
- */
-#define UDAX_BUG_ON_PICK(_1, _2, name, ...) name
-#define UDAX_BUG_ON(...)                                                       \
-	UDAX_BUG_ON_PICK(__VA_ARGS__, UDAX_BUG_ON_OLD, UDAX_BUG_ON_COND,      \
-			 0)(__VA_ARGS__)
-#define UDAX_BUG_ON_OLD(unused, cond) UDAX_BUG_ON_COND(cond)
+/* UDAX_BUG_ON(cond): a broken invariant, checked in debug builds only. */
+#define UDAX_BUG_ON(cond) UDAX_BUG_ON_COND(cond)
 
 /* Sanitizer detection, for annotations that only make sense under them. */
 #if defined(__SANITIZE_THREAD__)

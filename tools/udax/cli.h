@@ -42,6 +42,8 @@ void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Set up cli.out; flush it to stdout at the end of a successful run. */
 void output_begin(void);
 void output_end(void);
+/* For die(): drop the buffered output, print {"command","error"} alone. */
+void json_error(const char *msg);
 
 int parse_size(const char *s, uint64_t *out);
 const char *human_size(uint64_t bytes, char *buf, size_t len);

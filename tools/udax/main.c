@@ -690,9 +690,36 @@ static const struct command *find_command(const char *name)
 	return NULL;
 }
 
+#define USAGE "udax [--json] COMMAND [OPTIONS] [--] ARGS..."
+
+/* --help with --json: the usage and the commands as one JSON object. */
+static void usage_json(const struct command *c)
+{
+	size_t n = sizeof(commands) / sizeof(commands[0]);
+
+	json_begin();
+	if (c) {
+		json_str("command", c->name);
+		json_str("args", c->args);
+		json_str("help", c->help);
+	} else {
+		json_str("usage", USAGE);
+		json_arr("commands");
+		for (size_t i = 0; i < n; i++) {
+			json_obj(NULL);
+			json_str("command", commands[i].name);
+			json_str("args", commands[i].args);
+			json_str("help", commands[i].help);
+			json_obj_end();
+		}
+		json_arr_end();
+	}
+	json_end();
+}
+
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: udax [--json] COMMAND [OPTIONS] [--] ARGS...\n\n"
+	fprintf(out, "usage: " USAGE "\n\n"
 		     "Linux DAX in user space: manage udax pools.\n\n"
 		     "commands:\n");
 	for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
@@ -788,9 +815,14 @@ int main(int argc, char **argv)
 		output_end();
 		return 0;
 	}
+	if (help && cli.json) {
+		usage_json(c);
+		output_end();
+		return 0;
+	}
+	if (!c && cli.json)
+		die("no command given (see udax --help)");
 	if (!c) {
-		if (!help)
-			cli.json = false; /* the usage is for people */
 		usage(help ? stdout : stderr);
 		return help ? 0 : 1;
 	}

@@ -83,6 +83,12 @@ ok help "$udax" --help
 expect help "mkfs"
 ok help-sub "$udax" put --help
 expect help-sub "usage: udax put POOL HOSTFILE NAME"
+ok help-json "$udax" --json --help
+isjson help-json 'v["usage"].startswith("udax ") and "mkfs" in [c["command"] for c in v["commands"]]'
+ok help-sub-json "$udax" put --help --json
+isjson help-sub-json 'v == {"command": "put", "args": "POOL HOSTFILE NAME", "help": v["help"]} and v["help"]'
+err no-command-json "no command given" "$udax" --json
+isjson no-command-json 'v["error"].startswith("no command given")'
 ok mkfs "$udax" mkfs "$pool" 64M
 ok put "$udax" put "$pool" "$dir/host" blob
 ok ls "$udax" ls "$pool"

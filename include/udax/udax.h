@@ -196,7 +196,7 @@ UDAX_API int udax_unlink(struct udax_pool *pool, const char *name);
  * @to changes nothing and returns 0 (-EEXIST with NOREPLACE, as
  * renameat2(2)).
  * Errors: -ENOENT (no file @from), -EEXIST, -ENAMETOOLONG, -EINVAL (empty
- * name, a '/' in it, unknown flags).
+ * name, a '/' in it, unknown flags), -EROFS (pool opened UDAX_POOL_RDONLY).
  */
 UDAX_API int udax_rename(struct udax_pool *pool, const char *from,
 			  const char *to, int flags);

@@ -42,6 +42,8 @@ void note(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Set up cli.out; flush it to stdout at the end of a successful run. */
 void output_begin(void);
 void output_end(void);
+/* For die(): drop the buffered output, print {"command","error"} alone. */
+void json_error(const char *msg);
 
 int parse_size(const char *s, uint64_t *out);
 const char *human_size(uint64_t bytes, char *buf, size_t len);
@@ -93,6 +95,30 @@ void json_bool(const char *key, bool val);
 /* udax_pool_stats() checked: dies on an error. */
 void pool_stats(struct udax_pool *pool, struct udax_stats *st);
 
+/*
+ * main.c: pools and files opened for a command, dying with a message
+ * that says what is wrong. open_pool_read() is for the commands that only
+ * read: read-only with -r, or when the pool turns out corrupt.
+ */
+struct stat;
+struct udax_pool *open_pool(const char *path);
+struct udax_pool *open_pool_read(const char *path);
+void close_pool(struct udax_pool *pool);
+/* A pool file name given by the user: dies saying what is wrong. */
+void check_name(const char *name);
+struct udax_file *open_file(struct udax_pool *pool, const char *name,
+			    int flags);
+void close_file(struct udax_file *f, const char *name);
+void file_stat(struct udax_file *f, const char *name, struct stat *st);
+/* Is @st the file (or device) that holds the pool at @pool_path? */
+bool is_pool(const char *pool_path, const struct stat *st);
+
+/* transfer.c */
+int cmd_put(int argc, char **argv);
+int cmd_get(int argc, char **argv);
+int cmd_cat(int argc, char **argv);
+
+/* demo.c */
 int cmd_demo(int argc, char **argv);
 
 #endif /* UDAX_TOOL_CLI_H */

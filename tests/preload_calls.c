@@ -661,24 +661,32 @@ static void test_fork(void)
 }
 
 /* Threads sharing descriptors while others open and close. */
+static void *thr_fail(const char *what, int i)
+{
+	fprintf(stderr, "thread: %s failed at %d: %s\n", what, i,
+		strerror(errno));
+	return (void *)1;
+}
+
 static void *thr(void *arg)
 {
 	int id = (int)(intptr_t)arg;
-	char name[32], buf[4096];
+	char name[300], buf[4096];
 
-	snprintf(name, sizeof(name), "t%d", id);
+	/* not P(): its buffers are not per thread */
+	snprintf(name, sizeof(name), "%s/t%d", mnt, id);
 	for (int i = 0; i < 200; i++) {
-		int fd = open(P(name), O_RDWR | O_CREAT, 0644), d;
+		int fd = open(name, O_RDWR | O_CREAT, 0644), d;
 
 		if (fd < 0)
-			return (void *)1;
+			return thr_fail("open", i);
 		memset(buf, 'a' + id, sizeof(buf));
 		if (pwrite(fd, buf, sizeof(buf), (off_t)i * 512) != 4096)
-			return (void *)1;
+			return thr_fail("pwrite", i);
 		d = dup(fd);
 		close(fd);
 		if (pread(d, buf, 1, 0) != 1 || buf[0] != 'a' + id)
-			return (void *)1;
+			return thr_fail("pread", i);
 		close(d);
 	}
 	return NULL;

@@ -4,13 +4,16 @@
  *
  * Each operation (create, allocate, merge, 2 MiB allocate, set size, a
  * new extent block, free with split, free that empties an extent block,
- * unlink, unlink while open) runs on a mounted filesystem with the
+ * unlink, unlink while open, rename, rename replacing a file, rename
+ * replacing an open file) runs on a mounted filesystem with the
  * device's recorder attached: it keeps a copy of every range made durable,
  * in order. A crash after the k-th flush is then the image from before
  * the operation plus the first k copies; a torn flush adds only the first
  * half of copy k + 1. For every such image: fsck (which sees a committed
  * transaction through its overlay) is clean, mount succeeds, the state is
- * exactly the old or exactly the new one, and fsck is clean after mount.
+ * exactly the old or exactly the new one, and fsck is clean after mount
+ * (for a rename: the old names or the new binding, never both or
+ * neither).
  * For images whose journal holds a committed transaction, mount's own
  * replay is interrupted at every flush too, and must still end in the new
  * state.
@@ -18,8 +21,9 @@
  * Freeing a huge file takes several transactions, each consistent. The
  * journal is far too big for a test to reach that, so those operations
  * run with fs->tx_cap lowered to 1 KiB (a few extents per transaction, a
- * big extent trimmed in parts); a crash may then also leave any state
- * reached after one of the operation's commits.
+ * big extent trimmed in parts; 2 KiB for a rename, which logs two inodes
+ * before it frees); a crash may then also leave any state reached after
+ * one of the operation's commits.
  */
 #include "fs_util.h"
 
@@ -192,6 +196,8 @@ enum op_kind {
 	OP_UNLINK,
 	OP_UNLINK_OPEN,
 	OP_FILL, /* @a contiguous pages from 0, @b single pages after */
+	OP_RENAME,	/* @name to @to */
+	OP_RENAME_OPEN, /* the same, holding a reference on @to */
 };
 
 struct op {
@@ -201,11 +207,13 @@ struct op {
 	const char *what;
 	size_t cap;   /* fs->tx_cap for the operation, 0: default */
 	bool nocheck; /* set-up only: no crash images */
+	const char *to; /* OP_RENAME* */
 };
 
-#define OP(k, n, a, b, w) { k, n, a, b, w, 0, false }
-#define PARTS(k, n, a, b, w) { k, n, a, b, w, 1024, false } /* 1 KiB tx */
-#define SETUP(k, n, a, b, w) { k, n, a, b, w, 0, true }
+#define OP(k, n, a, b, w) { k, n, a, b, w, 0, false, NULL }
+#define PARTS(k, n, a, b, w) { k, n, a, b, w, 1024, false, NULL } /* 1 KiB tx */
+#define SETUP(k, n, a, b, w) { k, n, a, b, w, 0, true, NULL }
+#define RENAME(k, n, to, w, cap) { k, n, 0, 0, w, cap, false, to }
 
 static void run(struct dax_fs *fs, const struct op *op)
 {
@@ -224,6 +232,13 @@ static void run(struct dax_fs *fs, const struct op *op)
 		/* The reference dies with the mount: an orphan on disk. */
 		REQUIRE(dax_fs_lookup(fs, op->name, &ip) == 0);
 		REQUIRE(dax_fs_unlink(fs, op->name) == 0);
+		return;
+	case OP_RENAME_OPEN:
+		/* As above: the replaced file is left an orphan on disk. */
+		REQUIRE(dax_fs_lookup(fs, op->to, &ip) == 0);
+		/* fall through */
+	case OP_RENAME:
+		REQUIRE(dax_fs_rename(fs, op->name, op->to, 0) == 0);
 		return;
 	default:
 		break;
@@ -436,6 +451,20 @@ int main(int argc, char **argv)
 		PARTS(OP_FREE, "big", 0, UINT64_MAX, "free all in parts"),
 		SETUP(OP_FILL, "big", 2048, 12, "fill big again"),
 		PARTS(OP_UNLINK, "big", 0, 0, "unlink in parts"),
+		SETUP(OP_CREATE, "r1", 0, 0, "create r1"),
+		SETUP(OP_ALLOC, "r1", 0, 3, "allocate r1"),
+		RENAME(OP_RENAME, "r1", "r2", "rename", 0),
+		SETUP(OP_CREATE, "r3", 0, 0, "create r3"),
+		SETUP(OP_FILL, "r3", 20, 3, "fill r3"),
+		RENAME(OP_RENAME, "r2", "r3", "rename replacing", 0),
+		SETUP(OP_CREATE, "r4", 0, 0, "create r4"),
+		SETUP(OP_FILL, "r4", 30, 2, "fill r4"),
+		RENAME(OP_RENAME_OPEN, "r3", "r4", "rename replacing open file",
+		       0),
+		SETUP(OP_CREATE, "big", 0, 0, "create big"),
+		SETUP(OP_FILL, "big", 2048, 24, "fill big"),
+		RENAME(OP_RENAME, "r4", "big", "rename replacing in parts",
+		       2048),
 	};
 	struct t_pool pool;
 	struct dax_dev *dev;

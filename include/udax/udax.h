@@ -97,6 +97,24 @@ int udax_close(struct udax_file *file);
  */
 int udax_unlink(struct udax_pool *pool, const char *name);
 
+#define UDAX_RENAME_NOREPLACE 0x1 /* as RENAME_NOREPLACE */
+
+/*
+ * udax_rename() - give the file @from the name @to, atomically: after a
+ * crash the pool holds either the old names or the new one, never both or
+ * neither. If @to exists it is replaced, as by rename(2): open handles and
+ * mappings of the replaced file keep working, and its blocks are freed
+ * when the last of them goes (as with udax_unlink()). Handles and mappings
+ * of @from keep working under its new name. @flags: 0, or
+ * UDAX_RENAME_NOREPLACE to fail with -EEXIST if @to exists. @from equal to
+ * @to changes nothing and returns 0 (-EEXIST with NOREPLACE, as
+ * renameat2(2)).
+ * Errors: -ENOENT (no file @from), -EEXIST, -ENAMETOOLONG, -EINVAL (empty
+ * name, a '/' in it, unknown flags).
+ */
+int udax_rename(struct udax_pool *pool, const char *from, const char *to,
+		int flags);
+
 /*
  * udax_list() - call @fn for each file in @pool (name, size in bytes).
  * A non-zero return from @fn stops the walk and is returned.

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * pool.c - pools and files: create, open, close, unlink, list; and the
+ * pool.c - pools and files: create, open, close, unlink, rename, list; and the
  * per-file state (struct dax_fstate) that binds an inode to the fault
  * engine and the VM.
  *
@@ -403,6 +403,25 @@ int udax_unlink(struct udax_pool *pool, const char *name)
 	if (err)
 		return err;
 	return dax_fs_unlink(pool->fs, name);
+}
+
+int udax_rename(struct udax_pool *pool, const char *from, const char *to,
+		int flags)
+{
+	DAX_API_ENTER();
+	int err;
+
+	if (!pool || (flags & ~UDAX_RENAME_NOREPLACE))
+		return -EINVAL;
+	err = check_name(from);
+	if (!err)
+		err = check_name(to);
+	if (err)
+		return err;
+	return dax_fs_rename(pool->fs, from, to,
+			     (flags & UDAX_RENAME_NOREPLACE) ?
+				     DAX_FS_RENAME_NOREPLACE :
+				     0);
 }
 
 int udax_list(struct udax_pool *pool,

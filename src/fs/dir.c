@@ -2,7 +2,7 @@
 /*
  * dir.c - the flat namespace: names live inline in their inodes; in
  * memory a hash table (FNV-1a, chained through ip->hnext) maps a name to
- * its inode. Lookup, create, unlink, readdir.
+ * its inode. Lookup, create, unlink, rename, readdir.
  *
  * @fs is the filesystem, @ip an inode, @name a NUL-terminated name of
  * 1..DAX_FS_NAME_MAX bytes.
@@ -241,6 +241,84 @@ int dax_fs_unlink(struct dax_fs *fs, const char *name)
 	}
 	pthread_mutex_unlock(&fs->lock);
 	return 0;
+}
+
+/* Give @ip the name of the @len bytes at @name (in memory only). */
+static void name_set(struct dax_inode *ip, const char *name, size_t len)
+{
+	memset(ip->disk.name, 0, sizeof(ip->disk.name));
+	memcpy(ip->disk.name, name, len);
+	ip->disk.name_len = (uint16_t)len;
+}
+
+/*
+ * dax_fs_rename() - give the inode named @from the name @to. One
+ * transaction moves the name; if @to named another inode, that inode
+ * loses its name in the same transaction and is then dealt with as
+ * dax_fs_unlink() does: an orphan while referenced (freed by its last
+ * dax_fs_iput(), or by mount after a crash), else freed now (a big file
+ * may take more transactions; the first one holds the rename, so a crash
+ * leaves either the old names or the new binding, and at worst an orphan
+ * that mount frees). With DAX_FS_RENAME_NOREPLACE an existing @to fails
+ * with -EEXIST. @from == @to changes nothing and returns 0 (-EEXIST with
+ * NOREPLACE, as renameat2()).
+ * Context: takes fs->lock.
+ * Return: 0; -ENOENT (no @from), -EEXIST, -ENAMETOOLONG, -EINVAL (bad
+ * flags, empty @to).
+ */
+int dax_fs_rename(struct dax_fs *fs, const char *from, const char *to,
+		  unsigned int flags)
+{
+	long flen = name_check(from), tlen = name_check(to);
+	struct dax_inode *ip, *old;
+	int64_t now;
+	int err = 0;
+
+	if (flen < 0)
+		return (int)flen;
+	if (tlen < 0)
+		return (int)tlen;
+	if (!fs || (flags & ~DAX_FS_RENAME_NOREPLACE))
+		return -EINVAL;
+	if (!flen)
+		return -ENOENT;
+	if (!tlen)
+		return -EINVAL;
+	pthread_mutex_lock(&fs->lock);
+	ip = fs_name_find(fs, from, (size_t)flen);
+	if (!ip) {
+		err = -ENOENT;
+		goto out;
+	}
+	old = fs_name_find(fs, to, (size_t)tlen);
+	if (old && (flags & DAX_FS_RENAME_NOREPLACE)) {
+		err = -EEXIST;
+		goto out;
+	}
+	if (old == ip)
+		goto out;
+	now = fs_now_ns();
+	fs_name_remove(fs, ip);
+	if (old)
+		fs_name_remove(fs, old);
+	fs_tx_begin(fs);
+	name_set(ip, to, (size_t)tlen);
+	ip->disk.ctime_ns = now;
+	fs_tx_dirty_inode(fs, ip);
+	if (old) {
+		old->disk.flags |= DAX_FS_INODE_ORPHAN;
+		name_set(old, "", 0);
+		old->disk.ctime_ns = now;
+		fs_tx_dirty_inode(fs, old);
+	}
+	fs_name_insert(fs, ip);
+	if (old && !old->refs)
+		fs_inode_evict_tx(old); /* commits */
+	else
+		fs_tx_commit(fs);
+out:
+	pthread_mutex_unlock(&fs->lock);
+	return err;
 }
 
 struct dirent_copy {

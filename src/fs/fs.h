@@ -69,6 +69,9 @@ int dax_fs_lookup(struct dax_fs *fs, const char *name, struct dax_inode **ip);
 int dax_fs_create(struct dax_fs *fs, const char *name, mode_t mode,
 		  struct dax_inode **ip);
 int dax_fs_unlink(struct dax_fs *fs, const char *name);
+#define DAX_FS_RENAME_NOREPLACE 0x1
+int dax_fs_rename(struct dax_fs *fs, const char *from, const char *to,
+		  unsigned int flags);
 void dax_fs_iput(struct dax_fs *fs, struct dax_inode *ip);
 int dax_fs_readdir(struct dax_fs *fs,
 		   int (*fn)(void *ctx, const char *name, uint64_t size),

@@ -231,6 +231,7 @@ void fs_eblk_free_all(struct dax_inode *ip);
 struct dax_inode *fs_inode_new(struct dax_fs *fs, uint32_t ino);
 void fs_inode_destroy(struct dax_inode *ip);
 void fs_inode_evict(struct dax_inode *ip);
+void fs_inode_evict_tx(struct dax_inode *ip);
 uint64_t fs_inode_offset(const struct dax_fs *fs, uint32_t ino);
 int64_t fs_now_ns(void);
 

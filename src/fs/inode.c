@@ -112,9 +112,21 @@ void fs_inode_destroy(struct dax_inode *ip)
  */
 void fs_inode_evict(struct dax_inode *ip)
 {
+	fs_tx_begin(ip->fs);
+	fs_inode_evict_tx(ip);
+}
+
+/*
+ * fs_inode_evict_tx() - fs_inode_evict() inside the open transaction,
+ * which it commits: what the caller logged lands in the same (first)
+ * transaction as the orphan flag (rename replacing a file: the new name
+ * and the old file's removal are one commit).
+ * Context: fs->lock held, a transaction open; @ip as fs_inode_evict().
+ */
+void fs_inode_evict_tx(struct dax_inode *ip)
+{
 	struct dax_fs *fs = ip->fs;
 
-	fs_tx_begin(fs);
 	if (!(ip->disk.flags & DAX_FS_INODE_ORPHAN)) {
 		ip->disk.flags |= DAX_FS_INODE_ORPHAN;
 		ip->disk.name_len = 0;

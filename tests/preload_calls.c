@@ -533,7 +533,7 @@ static void test_names(void)
 {
 	struct stat st;
 	char buf[8];
-	int fd, r;
+	int fd;
 
 	/* unlink: open handles keep the data */
 	fd = open(P("u"), O_RDWR | O_CREAT, 0644);
@@ -554,25 +554,33 @@ static void test_names(void)
 	close(fd);
 	close(open(P("w"), O_CREAT | O_WRONLY, 0644));
 	CHECK_EQ(remove(P("w")), 0);
-	/* rename: across the mount never; inside with udax_rename */
+	/* rename: across the mount never (EXDEV); inside, udax_rename */
 	ERRNO(rename(P("a"), H("a")), EXDEV);
 	ERRNO(rename(H("h"), P("h")), EXDEV);
 	close(open(P("r1"), O_CREAT | O_WRONLY, 0644));
-	r = rename(P("r1"), P("r2"));
-	if (r == -1 && errno == ENOSYS) {
-		printf("rename: ENOSYS (this libudax has no udax_rename)\n");
-		fflush(stdout);
-		unlink(P("r1"));
-	} else {
-		CHECK_EQ(r, 0);
-		ERRNO(stat(P("r1"), &st), ENOENT);
-		CHECK_EQ(stat(P("r2"), &st), 0);
-		close(open(P("r1"), O_CREAT | O_WRONLY, 0644));
-		ERRNO(renameat2(AT_FDCWD, P("r2"), AT_FDCWD, P("r1"),
-				RENAME_NOREPLACE), EEXIST);
-		CHECK_EQ(renameat(AT_FDCWD, P("r2"), AT_FDCWD, P("r1")), 0);
-		unlink(P("r1"));
-	}
+	fd = open(P("r1"), O_RDWR);
+	CHECK_EQ(write(fd, "old", 3), 3);
+	CHECK_EQ(rename(P("r1"), P("r2")), 0);
+	ERRNO(stat(P("r1"), &st), ENOENT);
+	CHECK_EQ(stat(P("r2"), &st), 0);
+	CHECK_EQ(st.st_size, 3);
+	CHECK_EQ(pwrite(fd, "O", 1, 0), 1); /* the handle follows the name */
+	close(fd);
+	CHECK_EQ(rename(P("r2"), P("r2")), 0);
+	close(open(P("r1"), O_CREAT | O_WRONLY, 0644));
+	ERRNO(renameat2(AT_FDCWD, P("r2"), AT_FDCWD, P("r1"), RENAME_NOREPLACE),
+	      EEXIST);
+	ERRNO(renameat2(AT_FDCWD, P("r2"), AT_FDCWD, P("r1"), RENAME_EXCHANGE),
+	      EINVAL);
+	/* replacing: r1 is now r2's file */
+	CHECK_EQ(renameat(AT_FDCWD, P("r2"), AT_FDCWD, P("r1")), 0);
+	fd = open(P("r1"), O_RDONLY);
+	CHECK_EQ(read(fd, buf, 8), 3);
+	CHECK(!memcmp(buf, "Old", 3));
+	close(fd);
+	ERRNO(rename(P("r2"), P("r3")), ENOENT);
+	ERRNO(rename(P("r1"), mnt), EBUSY);
+	CHECK_EQ(unlink(P("r1")), 0);
 	/* host names pass through */
 	CHECK_EQ(rename(H("h"), H("h2")), 0);
 	CHECK_EQ(rename(H("h2"), H("h")), 0);

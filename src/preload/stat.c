@@ -231,13 +231,6 @@ PL_EXPORT int remove(const char *path)
 
 /* ---- rename ---- */
 
-/* udax_rename is the fsops work; until the library has it, ENOSYS. */
-#ifndef UDAX_RENAME_NOREPLACE
-#define UDAX_RENAME_NOREPLACE 0x1
-#endif
-extern int udax_rename(struct udax_pool *pool, const char *from,
-		       const char *to, int flags) __attribute__((weak));
-
 PL_EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd,
 			const char *newpath, unsigned int flags)
 {
@@ -261,10 +254,6 @@ PL_EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd,
 	err = pl_pool(&pool);
 	if (err)
 		return pl_err(err);
-	if (!udax_rename) {
-		pl_debug("rename: this libudax has no udax_rename: ENOSYS");
-		return pl_err(-ENOSYS);
-	}
 	err = udax_rename(pool, a.name, b.name,
 			  flags & RENAME_NOREPLACE ? UDAX_RENAME_NOREPLACE : 0);
 	return pl_err(err);

@@ -12,7 +12,8 @@
 #   make demo       release build, then `udax demo` on build/udax-demo.pool
 #                   (created on first use, sparse, reused afterwards)
 #   make bench      release build, benchmarks, JSON and PNG charts under
-#                   bench/results/
+#                   bench/results/; fio through libudax-preload.so against
+#                   tmpfs, udax/kernel ratios printed (preload.json)
 #   make soak       release build, then MINUTES (default 10) of random
 #                   stress of one file through real mappings, pread/pwrite,
 #                   truncate, punch, msync and fsync, against a shadow copy
@@ -83,12 +84,14 @@ check-install: release
 	cd build/release && $(CTEST) -L install
 
 bench: release
-	@scripts/install-deps.sh gnuplot-nox
+	@scripts/install-deps.sh gnuplot-nox fio
 	mkdir -p bench/results
 	./build/release/bench/lockbench -o bench/results/lockbench.json
 	./build/release/bench/faultbench -o bench/results/faultbench.json
 	./build/release/bench/mmapbench -o bench/results/mmapbench.json
 	scripts/bench-charts.sh bench/results
+	scripts/preload-bench.sh build/release/libudax-preload.so \
+		bench/results/preload.json
 
 soak: release
 	@echo "soak: $(CURDIR)/build/release/tests/api_soak -m $(MINUTES)"

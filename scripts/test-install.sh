@@ -25,3 +25,12 @@ cc -Wall -Werror -o "$prefix/hello-static" "$src/examples/hello.c" \
 	$(pkg-config --libs --static udax | sed 's/-ludax//')
 "$prefix/hello-static" "$prefix/hello2.pool"
 echo "install test: shared and static builds of examples/hello.c ran"
+# libudax-preload.so, installed next to libudax.so, finds it there.
+pre=$(pkg-config --variable=libdir udax)/libudax-preload.so
+[ -f "$pre" ] || { echo "libudax-preload.so not installed"; exit 1; }
+echo "through the installed preload library" >"$prefix/in.txt"
+UDAX_POOL=$prefix/pre.pool UDAX_MOUNT=$prefix/mnt UDAX_POOL_SIZE=64M \
+	LD_PRELOAD=$pre cp "$prefix/in.txt" "$prefix/mnt/f"
+UDAX_POOL=$prefix/pre.pool UDAX_MOUNT=$prefix/mnt \
+	LD_PRELOAD=$pre cmp "$prefix/in.txt" "$prefix/mnt/f"
+echo "install test: cp and cmp ran through the installed libudax-preload.so"

@@ -50,18 +50,18 @@ static const char *H(const char *name)
 	return buf[i];
 }
 
-#define ERRNO(call, e)                                                       \
-	do {                                                                 \
-		errno = 0;                                                   \
-		long _r = (long)(call);                                      \
-		if (_r != -1 || errno != (e)) {                              \
-			fprintf(stderr,                                      \
-				"%s:%d: %s: want -1 errno %d (%s), got %ld " \
-				"errno %d (%s)\n",                           \
-				__FILE__, __LINE__, #call, e, strerror(e),   \
-				_r, errno, strerror(errno));                 \
-			t_failures++;                                        \
-		}                                                            \
+#define ERRNO(call, e)                                                         \
+	do {                                                                   \
+		errno = 0;                                                     \
+		long _r = (long)(call);                                        \
+		if (_r != -1 || errno != (e)) {                                \
+			fprintf(stderr,                                        \
+				"%s:%d: %s: want -1 errno %d (%s), got %ld "   \
+				"errno %d (%s)\n",                             \
+				__FILE__, __LINE__, #call, e, strerror(e), _r, \
+				errno, strerror(errno));                       \
+			t_failures++;                                          \
+		}                                                              \
 	} while (0)
 
 static void test_open_errors(void)
@@ -108,7 +108,7 @@ static void test_placeholder(void)
 
 static void test_rw(void)
 {
-	char buf[64] = { 0 }, b1[3], b2[4];
+	char buf[64] = {0}, b1[3], b2[4];
 	struct iovec iov[2];
 	int fd = open(P("a"), O_RDWR);
 	off_t off;
@@ -133,20 +133,20 @@ static void test_rw(void)
 	ERRNO(lseek(fd, 10, SEEK_DATA), ENXIO);
 	/* vectors */
 	CHECK_EQ(lseek(fd, 0, SEEK_SET), 0);
-	iov[0] = (struct iovec){ b1, 3 };
-	iov[1] = (struct iovec){ b2, 4 };
+	iov[0] = (struct iovec){b1, 3};
+	iov[1] = (struct iovec){b2, 4};
 	CHECK_EQ(readv(fd, iov, 2), 7);
 	CHECK(!memcmp(b1, "Hel", 3) && !memcmp(b2, "LOWO", 4));
 	CHECK_EQ(lseek(fd, 0, SEEK_CUR), 7);
 	CHECK_EQ(preadv(fd, iov, 2, 3), 7);
 	CHECK(!memcmp(b1, "LOW", 3) && !memcmp(b2, "ORLD", 4));
-	iov[0] = (struct iovec){ "ab", 2 };
-	iov[1] = (struct iovec){ "cd", 2 };
+	iov[0] = (struct iovec){"ab", 2};
+	iov[1] = (struct iovec){"cd", 2};
 	CHECK_EQ(pwritev(fd, iov, 2, 10), 4);
 	CHECK_EQ(lseek(fd, 0, SEEK_END), 14);
 	CHECK_EQ(writev(fd, iov, 2), 4);
 	CHECK_EQ(pwritev2(fd, iov, 1, -1, 0), 2); /* at the offset: 18 */
-	iov[0] = (struct iovec){ b1, 2 };
+	iov[0] = (struct iovec){b1, 2};
 	CHECK_EQ(preadv2(fd, iov, 1, 0, 0), 2);
 	CHECK(!memcmp(b1, "He", 2));
 	CHECK_EQ(lseek(fd, 0, SEEK_CUR), 20);
@@ -247,7 +247,7 @@ static void test_stat(void)
 	ERRNO(link(P("a"), P("b")), EPERM);
 	ERRNO(link(P("a"), H("b")), EXDEV);
 	ERRNO(symlink("a", P("s")), EPERM);
-	ERRNO(readlink(P("a"), (char[8]){ 0 }, 8), EINVAL);
+	ERRNO(readlink(P("a"), (char[8]){0}, 8), EINVAL);
 }
 
 static void test_size(void)
@@ -275,8 +275,9 @@ static void test_size(void)
 	CHECK_EQ(st.st_size, 131072);
 	memset(buf, 'x', sizeof(buf));
 	CHECK_EQ(pwrite(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
-	CHECK_EQ(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0,
-			   4096), 0);
+	CHECK_EQ(
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, 4096),
+	    0);
 	CHECK_EQ(pread(fd, buf, sizeof(buf), 0), (ssize_t)sizeof(buf));
 	CHECK(buf[0] == 0 && buf[4095] == 0 && buf[4096] == 'x');
 	ERRNO(fallocate(fd, FALLOC_FL_COLLAPSE_RANGE, 0, 4096), EOPNOTSUPP);
@@ -368,7 +369,7 @@ static void test_mmap(void)
 static void test_dup_fcntl(void)
 {
 	int fd = open(P("a"), O_RDWR), d1, d2, d3, d4, hfd, fd2;
-	struct flock fl = { .l_type = F_WRLCK, .l_whence = SEEK_SET };
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
 	char c;
 
 	REQUIRE(fd >= 0);
@@ -718,9 +719,10 @@ int main(int argc, char **argv)
 	const char *m = getenv("UDAX_MOUNT");
 
 	if (!m || argc < 2) {
-		fprintf(stderr, "usage: UDAX_POOL=.. UDAX_MOUNT=.. "
-				"LD_PRELOAD=libudax-preload.so %s HOSTDIR\n"
-				"(HOSTDIR a sibling of UDAX_MOUNT)\n",
+		fprintf(stderr,
+			"usage: UDAX_POOL=.. UDAX_MOUNT=.. "
+			"LD_PRELOAD=libudax-preload.so %s HOSTDIR\n"
+			"(HOSTDIR a sibling of UDAX_MOUNT)\n",
 			argv[0]);
 		return T_FAIL;
 	}

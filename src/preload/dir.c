@@ -92,7 +92,7 @@ static int list_one(void *arg, const char *name, uint64_t size)
 
 static int snapshot(struct pl_dir *d)
 {
-	struct list_ctx c = { .d = d };
+	struct list_ctx c = {.d = d};
 	int err = pl_pool(&c.pool);
 
 	if (err)

@@ -32,8 +32,18 @@ struct pl_call {
 	int op;
 };
 
-enum { OP_READ, OP_WRITE, OP_READV, OP_WRITEV, OP_SEND, OP_SENDTO, OP_RECV,
-       OP_RECVFROM, OP_SENDMSG, OP_RECVMSG };
+enum {
+	OP_READ,
+	OP_WRITE,
+	OP_READV,
+	OP_WRITEV,
+	OP_SEND,
+	OP_SENDTO,
+	OP_RECV,
+	OP_RECVFROM,
+	OP_SENDMSG,
+	OP_RECVMSG
+};
 
 static ssize_t run(void *arg)
 {
@@ -51,8 +61,8 @@ static ssize_t run(void *arg)
 	case OP_SEND:
 		return PL_REAL(send)(c->fd, c->buf, c->len, c->flags);
 	case OP_SENDTO:
-		return PL_REAL(sendto)(c->fd, c->buf, c->len, c->flags,
-				       c->addr, c->alen);
+		return PL_REAL(sendto)(c->fd, c->buf, c->len, c->flags, c->addr,
+				       c->alen);
 	case OP_RECV:
 		return PL_REAL(recv)(c->fd, c->buf, c->len, c->flags);
 	case OP_RECVFROM:
@@ -105,41 +115,39 @@ static ssize_t retry_vec(struct pl_call *c, const struct iovec *iov, int cnt,
 	return r;
 }
 
-#define PL_EFAULT(c, expr)                                                   \
-	({                                                                   \
-		ssize_t pl_r = run(c);                                       \
-		if (pl_r == -1 && errno == EFAULT)                           \
-			pl_r = (expr);                                       \
-		pl_r;                                                        \
+#define PL_EFAULT(c, expr)                                                     \
+	({                                                                     \
+		ssize_t pl_r = run(c);                                         \
+		if (pl_r == -1 && errno == EFAULT)                             \
+			pl_r = (expr);                                         \
+		pl_r;                                                          \
 	})
 
 ssize_t pl_host_read(int fd, void *buf, size_t len)
 {
-	struct pl_call c = { .op = OP_READ, .fd = fd, .buf = buf, .len = len };
+	struct pl_call c = {.op = OP_READ, .fd = fd, .buf = buf, .len = len};
 
 	return PL_EFAULT(&c, retry_one(&c, true));
 }
 
 ssize_t pl_host_write(int fd, const void *buf, size_t len)
 {
-	struct pl_call c = { .op = OP_WRITE, .fd = fd, .buf = (void *)buf,
-			     .len = len };
+	struct pl_call c = {
+	    .op = OP_WRITE, .fd = fd, .buf = (void *)buf, .len = len};
 
 	return PL_EFAULT(&c, retry_one(&c, false));
 }
 
 ssize_t pl_host_readv(int fd, const struct iovec *iov, int cnt)
 {
-	struct pl_call c = { .op = OP_READV, .fd = fd, .iov = iov,
-			     .cnt = cnt };
+	struct pl_call c = {.op = OP_READV, .fd = fd, .iov = iov, .cnt = cnt};
 
 	return PL_EFAULT(&c, retry_vec(&c, iov, cnt, true));
 }
 
 ssize_t pl_host_writev(int fd, const struct iovec *iov, int cnt)
 {
-	struct pl_call c = { .op = OP_WRITEV, .fd = fd, .iov = iov,
-			     .cnt = cnt };
+	struct pl_call c = {.op = OP_WRITEV, .fd = fd, .iov = iov, .cnt = cnt};
 
 	return PL_EFAULT(&c, retry_vec(&c, iov, cnt, false));
 }
@@ -148,8 +156,11 @@ ssize_t pl_host_writev(int fd, const struct iovec *iov, int cnt)
 
 PL_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 {
-	struct pl_call c = { .op = OP_SEND, .fd = fd, .buf = (void *)buf,
-			     .len = len, .flags = flags };
+	struct pl_call c = {.op = OP_SEND,
+			    .fd = fd,
+			    .buf = (void *)buf,
+			    .len = len,
+			    .flags = flags};
 
 	if (pl_fd_is_pool(fd))
 		return pl_err(-ENOTSOCK);
@@ -159,9 +170,13 @@ PL_EXPORT ssize_t send(int fd, const void *buf, size_t len, int flags)
 PL_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 			 const struct sockaddr *addr, socklen_t alen)
 {
-	struct pl_call c = { .op = OP_SENDTO, .fd = fd, .buf = (void *)buf,
-			     .len = len, .flags = flags,
-			     .addr = (struct sockaddr *)addr, .alen = alen };
+	struct pl_call c = {.op = OP_SENDTO,
+			    .fd = fd,
+			    .buf = (void *)buf,
+			    .len = len,
+			    .flags = flags,
+			    .addr = (struct sockaddr *)addr,
+			    .alen = alen};
 
 	if (pl_fd_is_pool(fd))
 		return pl_err(-ENOTSOCK);
@@ -170,8 +185,8 @@ PL_EXPORT ssize_t sendto(int fd, const void *buf, size_t len, int flags,
 
 PL_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 {
-	struct pl_call c = { .op = OP_RECV, .fd = fd, .buf = buf, .len = len,
-			     .flags = flags };
+	struct pl_call c = {
+	    .op = OP_RECV, .fd = fd, .buf = buf, .len = len, .flags = flags};
 
 	if (pl_fd_is_pool(fd))
 		return pl_err(-ENOTSOCK);
@@ -181,9 +196,13 @@ PL_EXPORT ssize_t recv(int fd, void *buf, size_t len, int flags)
 PL_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
 			   struct sockaddr *addr, socklen_t *alenp)
 {
-	struct pl_call c = { .op = OP_RECVFROM, .fd = fd, .buf = buf,
-			     .len = len, .flags = flags, .addr = addr,
-			     .alenp = alenp };
+	struct pl_call c = {.op = OP_RECVFROM,
+			    .fd = fd,
+			    .buf = buf,
+			    .len = len,
+			    .flags = flags,
+			    .addr = addr,
+			    .alenp = alenp};
 
 	if (pl_fd_is_pool(fd))
 		return pl_err(-ENOTSOCK);
@@ -192,22 +211,22 @@ PL_EXPORT ssize_t recvfrom(int fd, void *buf, size_t len, int flags,
 
 PL_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
-	struct pl_call c = { .op = OP_SENDMSG, .fd = fd, .msg = msg,
-			     .flags = flags };
+	struct pl_call c = {
+	    .op = OP_SENDMSG, .fd = fd, .msg = msg, .flags = flags};
 
 	if (pl_fd_is_pool(fd))
 		return pl_err(-ENOTSOCK);
-	return PL_EFAULT(&c, retry_vec(&c, msg->msg_iov, (int)msg->msg_iovlen,
-				       false));
+	return PL_EFAULT(
+	    &c, retry_vec(&c, msg->msg_iov, (int)msg->msg_iovlen, false));
 }
 
 PL_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
-	struct pl_call c = { .op = OP_RECVMSG, .fd = fd, .msg = msg,
-			     .flags = flags };
+	struct pl_call c = {
+	    .op = OP_RECVMSG, .fd = fd, .msg = msg, .flags = flags};
 
 	if (pl_fd_is_pool(fd))
 		return pl_err(-ENOTSOCK);
-	return PL_EFAULT(&c, retry_vec(&c, msg->msg_iov, (int)msg->msg_iovlen,
-				       true));
+	return PL_EFAULT(
+	    &c, retry_vec(&c, msg->msg_iov, (int)msg->msg_iovlen, true));
 }

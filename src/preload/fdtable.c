@@ -33,8 +33,8 @@ typedef struct pl_ofd *_Atomic pl_slot;
 static pl_slot *_Atomic pl_chunks[PL_CHUNKS];
 static pthread_rwlock_t fd_lock = PTHREAD_RWLOCK_INITIALIZER;
 
-struct pl_ofd *pl_ofd_new(enum pl_kind kind, struct udax_file *file,
-			  int flags, ino_t ino)
+struct pl_ofd *pl_ofd_new(enum pl_kind kind, struct udax_file *file, int flags,
+			  ino_t ino)
 {
 	struct pl_ofd *o = calloc(1, sizeof(*o));
 

@@ -19,8 +19,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#define PL_STATUS_FLAGS                                                      \
-	(O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_DIRECT | O_NOATIME |   \
+#define PL_STATUS_FLAGS                                                        \
+	(O_APPEND | O_NONBLOCK | O_SYNC | O_DSYNC | O_DIRECT | O_NOATIME |     \
 	 O_PATH)
 #define PL_SETFL_FLAGS (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME)
 
@@ -127,8 +127,8 @@ int pl_open_path(struct pl_path *p, int flags, mode_t mode)
 		uflags = (uflags & ~O_ACCMODE) | O_RDWR;
 	if (flags & O_DIRECTORY)
 		uflags &= ~(O_CREAT | O_TRUNC);
-	err = udax_open(pool, p->name, uflags,
-			mode & 07777 & ~pl_cfg.umask, &file);
+	err = udax_open(pool, p->name, uflags, mode & 07777 & ~pl_cfg.umask,
+			&file);
 	if (err)
 		return err;
 	if (flags & O_DIRECTORY) {
@@ -170,14 +170,14 @@ static inline bool needs_mode(int flags)
 	return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE;
 }
 
-#define PL_MODE_ARG(flags, mode)                                             \
-	do {                                                                 \
-		if (needs_mode(flags)) {                                     \
-			va_list ap;                                          \
-			va_start(ap, flags);                                 \
-			mode = va_arg(ap, mode_t);                           \
-			va_end(ap);                                          \
-		}                                                            \
+#define PL_MODE_ARG(flags, mode)                                               \
+	do {                                                                   \
+		if (needs_mode(flags)) {                                       \
+			va_list ap;                                            \
+			va_start(ap, flags);                                   \
+			mode = va_arg(ap, mode_t);                             \
+			va_end(ap);                                            \
+		}                                                              \
 	} while (0)
 
 PL_EXPORT int open(const char *path, int flags, ...)
@@ -346,9 +346,9 @@ static int pool_fcntl(struct pl_ofd *o, int fd, int cmd, void *arg)
 	case F_SETFL:
 		flags = atomic_load(&o->flags);
 		while (!atomic_compare_exchange_weak(
-			&o->flags, &flags,
-			(flags & ~PL_SETFL_FLAGS) |
-				((int)(intptr_t)arg & PL_SETFL_FLAGS)))
+		    &o->flags, &flags,
+		    (flags & ~PL_SETFL_FLAGS) |
+			((int)(intptr_t)arg & PL_SETFL_FLAGS)))
 			;
 		return 0;
 	case F_GETLK:

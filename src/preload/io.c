@@ -105,14 +105,14 @@ static ssize_t rwv(struct pl_ofd *o, const struct iovec *iov, int cnt,
 
 ssize_t pl_ofd_read(struct pl_ofd *o, void *buf, size_t len)
 {
-	struct iovec iov = { buf, len };
+	struct iovec iov = {buf, len};
 
 	return rwv(o, &iov, 1, -1, false);
 }
 
 ssize_t pl_ofd_write(struct pl_ofd *o, const void *buf, size_t len)
 {
-	struct iovec iov = { (void *)buf, len };
+	struct iovec iov = {(void *)buf, len};
 
 	return rwv(o, &iov, 1, -1, true);
 }
@@ -121,21 +121,21 @@ ssize_t pl_ofd_write(struct pl_ofd *o, const void *buf, size_t len)
  * PL_DATA_CALL() - @pool_expr (with @o the ofd, returning a count or
  * -errno) for a pool descriptor, else @host_expr (libc's form).
  */
-#define PL_DATA_CALL(fd, pool_expr, host_expr)                               \
-	({                                                                   \
-		struct pl_ofd *o = pl_fd_get(fd);                            \
-		ssize_t pl_r;                                                \
-		if (!o) {                                                    \
-			pl_r = (host_expr);                                  \
-		} else {                                                     \
-			pl_r = (pool_expr);                                  \
-			pl_ofd_put(o);                                       \
-			if (pl_r < 0) {                                      \
-				errno = (int)-pl_r;                          \
-				pl_r = -1;                                   \
-			}                                                    \
-		}                                                            \
-		pl_r;                                                        \
+#define PL_DATA_CALL(fd, pool_expr, host_expr)                                 \
+	({                                                                     \
+		struct pl_ofd *o = pl_fd_get(fd);                              \
+		ssize_t pl_r;                                                  \
+		if (!o) {                                                      \
+			pl_r = (host_expr);                                    \
+		} else {                                                       \
+			pl_r = (pool_expr);                                    \
+			pl_ofd_put(o);                                         \
+			if (pl_r < 0) {                                        \
+				errno = (int)-pl_r;                            \
+				pl_r = -1;                                     \
+			}                                                      \
+		}                                                              \
+		pl_r;                                                          \
 	})
 
 PL_EXPORT ssize_t read(int fd, void *buf, size_t len)
@@ -152,7 +152,7 @@ PL_EXPORT ssize_t write(int fd, const void *buf, size_t len)
 
 static ssize_t pread_ofd(struct pl_ofd *o, void *buf, size_t len, off_t off)
 {
-	struct iovec iov = { buf, len };
+	struct iovec iov = {buf, len};
 
 	return off < 0 ? -EINVAL : rwv(o, &iov, 1, off, false);
 }
@@ -160,7 +160,7 @@ static ssize_t pread_ofd(struct pl_ofd *o, void *buf, size_t len, off_t off)
 static ssize_t pwrite_ofd(struct pl_ofd *o, const void *buf, size_t len,
 			  off_t off)
 {
-	struct iovec iov = { (void *)buf, len };
+	struct iovec iov = {(void *)buf, len};
 
 	return off < 0 ? -EINVAL : rwv(o, &iov, 1, off, true);
 }
@@ -201,7 +201,8 @@ PL_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 
 PL_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-	return PL_DATA_CALL(fd, off < 0 ? -EINVAL : rwv(o, iov, cnt, off, false),
+	return PL_DATA_CALL(fd,
+			    off < 0 ? -EINVAL : rwv(o, iov, cnt, off, false),
 			    PL_REAL(preadv)(fd, iov, cnt, off));
 }
 
@@ -228,8 +229,8 @@ PL_EXPORT ssize_t pwritev64(int fd, const struct iovec *iov, int cnt,
 static ssize_t rwv2(struct pl_ofd *o, const struct iovec *iov, int cnt,
 		    off_t off, int flags, bool wr)
 {
-	if (flags & ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT |
-		      RWF_APPEND))
+	if (flags &
+	    ~(RWF_HIPRI | RWF_DSYNC | RWF_SYNC | RWF_NOWAIT | RWF_APPEND))
 		return -EOPNOTSUPP;
 	if (off < -1)
 		return -EINVAL;
@@ -254,8 +255,8 @@ PL_EXPORT ssize_t preadv64v2(int fd, const struct iovec *iov, int cnt,
 	return preadv2(fd, iov, cnt, off, flags);
 }
 
-PL_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt,
-			   off_t off, int flags)
+PL_EXPORT ssize_t pwritev2(int fd, const struct iovec *iov, int cnt, off_t off,
+			   int flags)
 {
 	return PL_DATA_CALL(fd, rwv2(o, iov, cnt, off, flags, true),
 			    PL_REAL(pwritev2)(fd, iov, cnt, off, flags));

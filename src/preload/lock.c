@@ -115,8 +115,7 @@ int pl_fcntl_lock(struct pl_ofd *o, int cmd, void *arg)
 		return -EINVAL;
 	if (!fl)
 		return -EFAULT;
-	if (o->kind == PL_KIND_DIR && fl->l_type != F_UNLCK &&
-	    cmd != F_GETLK)
+	if (o->kind == PL_KIND_DIR && fl->l_type != F_UNLCK && cmd != F_GETLK)
 		return -EBADF;
 	if (fl->l_whence != SEEK_SET && fl->l_whence != SEEK_CUR &&
 	    fl->l_whence != SEEK_END)

@@ -49,7 +49,7 @@ static int map_add(void *addr, size_t len)
 		}
 	}
 	if (!err)
-		maps[nr_maps++] = (struct pl_map){ addr, len };
+		maps[nr_maps++] = (struct pl_map){addr, len};
 	pthread_mutex_unlock(&map_lock);
 	return err;
 }
@@ -59,8 +59,7 @@ static int map_add(void *addr, size_t len)
  * lies inside one (*@m filled; removed from the table if @remove and it
  * is the whole mapping), -EINVAL if it overlaps one only partly.
  */
-static int map_find(const void *addr, size_t len, struct pl_map *m,
-		    bool remove)
+static int map_find(const void *addr, size_t len, struct pl_map *m, bool remove)
 {
 	const char *a = addr, *end = a + len;
 	int ret = 0;
@@ -95,10 +94,10 @@ static size_t round_len(size_t len)
 	return (len + PL_PAGE - 1) & ~(PL_PAGE - 1);
 }
 
-#define PL_MAP_OK                                                            \
-	(MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE | MAP_SYNC |         \
-	 MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | MAP_POPULATE |    \
-	 MAP_NONBLOCK | MAP_STACK | MAP_DENYWRITE | MAP_EXECUTABLE |         \
+#define PL_MAP_OK                                                              \
+	(MAP_SHARED | MAP_PRIVATE | MAP_SHARED_VALIDATE | MAP_SYNC |           \
+	 MAP_FIXED | MAP_FIXED_NOREPLACE | MAP_NORESERVE | MAP_POPULATE |      \
+	 MAP_NONBLOCK | MAP_STACK | MAP_DENYWRITE | MAP_EXECUTABLE |           \
 	 MAP_LOCKED)
 
 static void *pool_mmap(struct pl_ofd *o, void *addr, size_t len, int prot,
@@ -121,8 +120,7 @@ static void *pool_mmap(struct pl_ofd *o, void *addr, size_t len, int prot,
 	else if (prot & ~(PROT_READ | PROT_WRITE))
 		err = -EPERM; /* as a noexec mount */
 	else if (acc == O_WRONLY ||
-		 (type != MAP_PRIVATE && (prot & PROT_WRITE) &&
-		  acc != O_RDWR))
+		 (type != MAP_PRIVATE && (prot & PROT_WRITE) && acc != O_RDWR))
 		err = -EACCES;
 	else
 		err = 0;
@@ -264,16 +262,15 @@ PL_EXPORT int posix_madvise(void *addr, size_t len, int advice)
 	int err;
 
 	/* POSIX_MADV_* equal MADV_* for 0..4 on Linux. */
-	err = advise(addr, len, advice == POSIX_MADV_DONTNEED ? MADV_NORMAL
-							      : advice,
-		     &host);
+	err =
+	    advise(addr, len,
+		   advice == POSIX_MADV_DONTNEED ? MADV_NORMAL : advice, &host);
 	if (host)
 		return PL_REAL(posix_madvise)(addr, len, advice);
 	return -err;
 }
 
-PL_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags,
-		       ...)
+PL_EXPORT void *mremap(void *old, size_t oldlen, size_t newlen, int flags, ...)
 {
 	struct pl_map m;
 	void *newaddr = NULL;

@@ -23,8 +23,8 @@
 #include <string.h>
 #include <unistd.h>
 
-static const char *_Atomic pl_cwd;    /* absolute, normalised; or NULL */
-static atomic_bool pl_cwd_virtual;    /* pl_cwd is the mount */
+static const char *_Atomic pl_cwd; /* absolute, normalised; or NULL */
+static atomic_bool pl_cwd_virtual; /* pl_cwd is the mount */
 
 int pl_normalize(const char *abs, char *out, size_t size, bool *slash)
 {
@@ -135,8 +135,8 @@ int pl_resolve(int dirfd, const char *path, struct pl_path *p)
 		struct pl_ofd *o = NULL;
 
 		if (dirfd == AT_FDCWD) {
-			base = atomic_load_explicit(&pl_cwd,
-						    memory_order_acquire);
+			base =
+			    atomic_load_explicit(&pl_cwd, memory_order_acquire);
 			rewrite = atomic_load_explicit(&pl_cwd_virtual,
 						       memory_order_relaxed);
 		} else if (pl_fd_is_pool(dirfd) && (o = pl_fd_get(dirfd))) {

@@ -25,8 +25,8 @@ atomic_bool pl_forked;
 static pthread_once_t pl_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t pl_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct udax_pool *_Atomic pl_the_pool;
-static int pl_pool_err;	    /* sticky error of the first opening */
-static bool pl_closed;	    /* at exit: no reopening */
+static int pl_pool_err; /* sticky error of the first opening */
+static bool pl_closed;	/* at exit: no reopening */
 
 uint64_t pl_parse_size(const char *s)
 {
@@ -41,10 +41,26 @@ uint64_t pl_parse_size(const char *s)
 	if (errno || end == s)
 		return 0;
 	switch (*end) {
-	case 'k': case 'K': shift = 10; end++; break;
-	case 'm': case 'M': shift = 20; end++; break;
-	case 'g': case 'G': shift = 30; end++; break;
-	case 't': case 'T': shift = 40; end++; break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		end++;
+		break;
 	}
 	if (*end || (shift && v > (UINT64_MAX >> shift)))
 		return 0;
@@ -106,7 +122,8 @@ static void pl_do_init(void)
 	    pl_normalize(mount, pl_cfg.mount, sizeof(pl_cfg.mount), &slash) ||
 	    !strcmp(pl_cfg.mount, "/")) {
 		pl_debug("UDAX_MOUNT=%s: need an absolute path other than /: "
-			 "inactive", mount);
+			 "inactive",
+			 mount);
 		return;
 	}
 	if (strlen(pool) >= sizeof(pl_cfg.pool)) {

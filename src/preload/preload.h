@@ -56,28 +56,28 @@ void *pl_dlsym(const char *name);
  * PL_REAL(name) - the next definition of @name after this library (libc's,
  * or a sanitizer's), looked up once per call site.
  */
-#define PL_REAL(name)                                                        \
-	({                                                                   \
-		static __typeof__(&name) pl_real_p;                          \
-		__typeof__(&name) pl_real_f =                                \
-			__atomic_load_n(&pl_real_p, __ATOMIC_ACQUIRE);       \
-		if (!pl_real_f) {                                            \
-			pl_real_f = (__typeof__(&name))pl_dlsym(#name);      \
-			__atomic_store_n(&pl_real_p, pl_real_f,              \
-					 __ATOMIC_RELEASE);                  \
-		}                                                            \
-		pl_real_f;                                                   \
+#define PL_REAL(name)                                                          \
+	({                                                                     \
+		static __typeof__(&name) pl_real_p;                            \
+		__typeof__(&name) pl_real_f =                                  \
+		    __atomic_load_n(&pl_real_p, __ATOMIC_ACQUIRE);             \
+		if (!pl_real_f) {                                              \
+			pl_real_f = (__typeof__(&name))pl_dlsym(#name);        \
+			__atomic_store_n(&pl_real_p, pl_real_f,                \
+					 __ATOMIC_RELEASE);                    \
+		}                                                              \
+		pl_real_f;                                                     \
 	})
 
 /* ---- configuration, the pool, diagnostics (pool.c) ---- */
 
 struct pl_config {
-	bool active;	   /* UDAX_POOL and UDAX_MOUNT are both usable */
-	bool debug;	   /* UDAX_PRELOAD_DEBUG=1 */
+	bool active; /* UDAX_POOL and UDAX_MOUNT are both usable */
+	bool debug;  /* UDAX_PRELOAD_DEBUG=1 */
 	char pool[PATH_MAX];
 	char mount[PATH_MAX]; /* normalised, no trailing '/' */
 	size_t mount_len;
-	uint64_t size;	   /* for a pool created on first use */
+	uint64_t size; /* for a pool created on first use */
 	mode_t umask;
 };
 
@@ -115,19 +115,19 @@ enum pl_kind { PL_KIND_FILE = 1, PL_KIND_DIR = 2 };
 struct pl_ofd {
 	atomic_int ref;
 	enum pl_kind kind;
-	atomic_int flags;	  /* O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH */
-	struct udax_file *file;	  /* PL_KIND_FILE */
+	atomic_int flags;	/* O_ACCMODE | O_APPEND | O_NONBLOCK | O_PATH */
+	struct udax_file *file; /* PL_KIND_FILE */
 	ino_t ino;
-	pthread_mutex_t lock;	  /* serialises the offset */
+	pthread_mutex_t lock; /* serialises the offset */
 	int64_t off;
 	/* flock(2) state, under the flock lock (lock.c) */
-	int flock;		  /* 0, LOCK_SH or LOCK_EX */
+	int flock; /* 0, LOCK_SH or LOCK_EX */
 	struct pl_ofd *flock_next;
 };
 
 /* pl_ofd_new() - an ofd with one reference (for the descriptor). */
-struct pl_ofd *pl_ofd_new(enum pl_kind kind, struct udax_file *file,
-			  int flags, ino_t ino);
+struct pl_ofd *pl_ofd_new(enum pl_kind kind, struct udax_file *file, int flags,
+			  ino_t ino);
 void pl_ofd_get(struct pl_ofd *o);
 /* Drop a reference; the last one releases locks and closes the file. */
 void pl_ofd_put(struct pl_ofd *o);
@@ -161,9 +161,9 @@ enum pl_where { PL_HOST = 0, PL_MOUNT = 1, PL_FILE = 2 };
 
 struct pl_path {
 	enum pl_where where;
-	char name[NAME_MAX + 1];  /* PL_FILE: the name in the pool */
-	const char *host;	  /* PL_HOST: the path to give libc */
-	char buf[PATH_MAX];	  /* storage for @host when rewritten */
+	char name[NAME_MAX + 1]; /* PL_FILE: the name in the pool */
+	const char *host;	 /* PL_HOST: the path to give libc */
+	char buf[PATH_MAX];	 /* storage for @host when rewritten */
 };
 
 /*

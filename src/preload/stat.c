@@ -24,11 +24,11 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#define PL_RESOLVE(dirfd, path, p)                                           \
-	do {                                                                 \
-		int pl_e = pl_resolve(dirfd, path, p);                       \
-		if (pl_e)                                                    \
-			return pl_err(pl_e);                                 \
+#define PL_RESOLVE(dirfd, path, p)                                             \
+	do {                                                                   \
+		int pl_e = pl_resolve(dirfd, path, p);                         \
+		if (pl_e)                                                      \
+			return pl_err(pl_e);                                   \
 	} while (0)
 
 /* ---- stat ---- */
@@ -193,8 +193,8 @@ PL_EXPORT int unlinkat(int dirfd, const char *path, int flags)
 
 	PL_RESOLVE(dirfd, path, &p);
 	if (p.where == PL_HOST)
-		return PL_REAL(unlinkat)(pl_host_dirfd(dirfd, &p, path),
-					 p.host, flags);
+		return PL_REAL(unlinkat)(pl_host_dirfd(dirfd, &p, path), p.host,
+					 flags);
 	if (p.where == PL_MOUNT)
 		return pl_err(flags & AT_REMOVEDIR ? -EBUSY : -EISDIR);
 	err = pl_pool(&pool);
@@ -241,10 +241,9 @@ PL_EXPORT int renameat2(int olddirfd, const char *oldpath, int newdirfd,
 	PL_RESOLVE(olddirfd, oldpath, &a);
 	PL_RESOLVE(newdirfd, newpath, &b);
 	if (a.where == PL_HOST && b.where == PL_HOST)
-		return PL_REAL(renameat2)(pl_host_dirfd(olddirfd, &a, oldpath),
-					  a.host,
-					  pl_host_dirfd(newdirfd, &b, newpath),
-					  b.host, flags);
+		return PL_REAL(renameat2)(
+		    pl_host_dirfd(olddirfd, &a, oldpath), a.host,
+		    pl_host_dirfd(newdirfd, &b, newpath), b.host, flags);
 	if (a.where == PL_HOST || b.where == PL_HOST)
 		return pl_err(-EXDEV);
 	if (a.where == PL_MOUNT || b.where == PL_MOUNT)
@@ -330,10 +329,9 @@ PL_EXPORT int linkat(int olddirfd, const char *oldpath, int newdirfd,
 	PL_RESOLVE(olddirfd, oldpath, &a);
 	PL_RESOLVE(newdirfd, newpath, &b);
 	if (a.where == PL_HOST && b.where == PL_HOST)
-		return PL_REAL(linkat)(pl_host_dirfd(olddirfd, &a, oldpath),
-				       a.host,
-				       pl_host_dirfd(newdirfd, &b, newpath),
-				       b.host, flags);
+		return PL_REAL(linkat)(
+		    pl_host_dirfd(olddirfd, &a, oldpath), a.host,
+		    pl_host_dirfd(newdirfd, &b, newpath), b.host, flags);
 	return pl_err(a.where == PL_HOST || b.where == PL_HOST ? -EXDEV
 							       : -EPERM);
 }
@@ -349,9 +347,8 @@ PL_EXPORT int symlinkat(const char *target, int dirfd, const char *path)
 
 	PL_RESOLVE(dirfd, path, &p);
 	if (p.where == PL_HOST)
-		return PL_REAL(symlinkat)(target,
-					  pl_host_dirfd(dirfd, &p, path),
-					  p.host);
+		return PL_REAL(symlinkat)(
+		    target, pl_host_dirfd(dirfd, &p, path), p.host);
 	return pl_err(-EPERM);
 }
 
@@ -424,8 +421,8 @@ PL_EXPORT int fchmodat(int dirfd, const char *path, mode_t mode, int flags)
 	int ret = stat_at(dirfd, path, &st, flags & AT_EMPTY_PATH, &p);
 
 	if (ret == 1)
-		return PL_REAL(fchmodat)(pl_host_dirfd(dirfd, &p, path),
-					 p.host, mode, flags);
+		return PL_REAL(fchmodat)(pl_host_dirfd(dirfd, &p, path), p.host,
+					 mode, flags);
 	return pl_err(ret ? ret : chmod_st(&st, mode));
 }
 
@@ -452,8 +449,8 @@ PL_EXPORT int fchownat(int dirfd, const char *path, uid_t uid, gid_t gid,
 	int ret = stat_at(dirfd, path, &st, flags & AT_EMPTY_PATH, &p);
 
 	if (ret == 1)
-		return PL_REAL(fchownat)(pl_host_dirfd(dirfd, &p, path),
-					 p.host, uid, gid, flags);
+		return PL_REAL(fchownat)(pl_host_dirfd(dirfd, &p, path), p.host,
+					 uid, gid, flags);
 	return pl_err(ret ? ret : chown_st(&st, uid, gid));
 }
 
@@ -516,16 +513,16 @@ static int xattr_path(const char *path, struct pl_path *p)
 	return p->where == PL_HOST ? 1 : -ENOTSUP;
 }
 
-#define PL_XATTR_PATH(call, path, ...)                                       \
-	({                                                                   \
-		struct pl_path pl_p;                                         \
-		int pl_r = xattr_path(path, &pl_p);                          \
-		pl_r == 1 ? PL_REAL(call)(pl_p.host, __VA_ARGS__)            \
-			  : (ssize_t)pl_err(pl_r);                           \
+#define PL_XATTR_PATH(call, path, ...)                                         \
+	({                                                                     \
+		struct pl_path pl_p;                                           \
+		int pl_r = xattr_path(path, &pl_p);                            \
+		pl_r == 1 ? PL_REAL(call)(pl_p.host, __VA_ARGS__)              \
+			  : (ssize_t)pl_err(pl_r);                             \
 	})
 
-#define PL_XATTR_FD(call, fd, ...)                                           \
-	(pl_fd_is_pool(fd) ? (ssize_t)pl_err(-ENOTSUP)                       \
+#define PL_XATTR_FD(call, fd, ...)                                             \
+	(pl_fd_is_pool(fd) ? (ssize_t)pl_err(-ENOTSUP)                         \
 			   : PL_REAL(call)(fd, __VA_ARGS__))
 
 PL_EXPORT ssize_t getxattr(const char *path, const char *name, void *value,
@@ -540,8 +537,7 @@ PL_EXPORT ssize_t lgetxattr(const char *path, const char *name, void *value,
 	return PL_XATTR_PATH(lgetxattr, path, name, value, size);
 }
 
-PL_EXPORT ssize_t fgetxattr(int fd, const char *name, void *value,
-			    size_t size)
+PL_EXPORT ssize_t fgetxattr(int fd, const char *name, void *value, size_t size)
 {
 	return PL_XATTR_FD(fgetxattr, fd, name, value, size);
 }
@@ -552,8 +548,8 @@ PL_EXPORT int setxattr(const char *path, const char *name, const void *value,
 	return (int)PL_XATTR_PATH(setxattr, path, name, value, size, flags);
 }
 
-PL_EXPORT int lsetxattr(const char *path, const char *name,
-			const void *value, size_t size, int flags)
+PL_EXPORT int lsetxattr(const char *path, const char *name, const void *value,
+			size_t size, int flags)
 {
 	return (int)PL_XATTR_PATH(lsetxattr, path, name, value, size, flags);
 }

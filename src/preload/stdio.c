@@ -51,10 +51,10 @@ static int ck_close(void *c)
 }
 
 static const cookie_io_functions_t pl_cookie_io = {
-	.read = ck_read,
-	.write = ck_write,
-	.seek = ck_seek,
-	.close = ck_close,
+    .read = ck_read,
+    .write = ck_write,
+    .seek = ck_seek,
+    .close = ck_close,
 };
 
 /* fopen's @mode as open flags; *@cmode the mode for fopencookie. */

@@ -20,6 +20,8 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -194,7 +196,9 @@ static void test_stat(void)
 {
 	struct stat st, st2;
 	struct statx stx;
+	struct statvfs sv;
 	struct statfs sf;
+	char fdlink[64];
 	int fd;
 
 	CHECK_EQ(stat(P("a"), &st), 0);
@@ -232,15 +236,34 @@ static void test_stat(void)
 	ERRNO(access(P("a"), X_OK), EACCES);
 	ERRNO(access(P("nope"), F_OK), ENOENT);
 	CHECK_EQ(access(mnt, R_OK | X_OK), 0);
-	/* statfs */
+	/* statfs, statvfs */
 	CHECK_EQ(statfs(P("a"), &sf), 0);
 	CHECK_EQ(sf.f_type, 0x75646178);
 	CHECK(sf.f_bfree > 0 && sf.f_bfree <= sf.f_blocks);
+	CHECK_EQ(statvfs(mnt, &sv), 0);
+	CHECK_EQ(sv.f_blocks, sf.f_blocks);
+	fd = open(P("a"), O_RDONLY);
+	CHECK_EQ(fstatvfs(fd, &sv), 0);
+	CHECK_EQ(sv.f_namemax, 255);
+	CHECK_EQ(fstatfs(fd, &sf), 0);
+	CHECK_EQ(sf.f_type, 0x75646178);
+	/* the kernel's links to a descriptor would reach the placeholder */
+	snprintf(fdlink, sizeof(fdlink), "/proc/self/fd/%d", fd);
+	ERRNO(open(fdlink, O_RDONLY), ENXIO);
+	ERRNO(stat(fdlink, &st2), ENXIO);
+	close(fd);
 	/* attributes the pool does not have */
 	CHECK_EQ(chmod(P("a"), 0644 & ~022), 0);
 	ERRNO(chmod(P("a"), 0600), EOPNOTSUPP);
 	CHECK_EQ(chown(P("a"), geteuid(), (gid_t)-1), 0);
 	CHECK_EQ(utimensat(AT_FDCWD, P("a"), NULL, 0), 0);
+	CHECK_EQ(utimes(P("a"), NULL), 0);
+	ERRNO(utimes(P("a"), ((struct timeval[2]){{1, 0}, {1, 0}})),
+	      EOPNOTSUPP);
+	fd = open(P("a"), O_RDONLY);
+	ERRNO(futimes(fd, ((struct timeval[2]){{1, 0}, {1, 0}})), EOPNOTSUPP);
+	ERRNO(futimens(fd, ((struct timespec[2]){{1, 0}, {1, 0}})), EOPNOTSUPP);
+	close(fd);
 	ERRNO(getxattr(P("a"), "user.x", NULL, 0), ENOTSUP);
 	ERRNO(mkdir(P("d"), 0755), EPERM);
 	ERRNO(mkdir(mnt, 0755), EEXIST);

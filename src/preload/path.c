@@ -116,6 +116,28 @@ static int is_under_mount(const char *norm, struct pl_path *p)
 	return 1;
 }
 
+/*
+ * /proc/self/fd/N and /dev/fd/N of a pool descriptor would reach the
+ * placeholder (/dev/null) through the kernel: refused instead.
+ */
+static bool fd_link_is_pool(const char *path)
+{
+	static const char *const pre[] = {"/proc/self/fd/", "/dev/fd/"};
+	char *end;
+	long fd;
+
+	for (unsigned int i = 0; i < 2; i++) {
+		size_t n = strlen(pre[i]);
+
+		if (strncmp(path, pre[i], n) || path[n] < '0' || path[n] > '9')
+			continue;
+		fd = strtol(path + n, &end, 10);
+		return (!*end || *end == '/') && fd <= INT_MAX &&
+		       pl_fd_is_pool((int)fd);
+	}
+	return false;
+}
+
 int pl_resolve(int dirfd, const char *path, struct pl_path *p)
 {
 	char abs[PATH_MAX], norm[PATH_MAX];
@@ -127,6 +149,8 @@ int pl_resolve(int dirfd, const char *path, struct pl_path *p)
 	p->host = path;
 	if (!path || !pl_active())
 		return 0;
+	if (fd_link_is_pool(path))
+		return -ENXIO;
 	if (path[0] == '/') {
 		if (strlen(path) >= sizeof(abs))
 			return 0; /* the kernel says ENAMETOOLONG */

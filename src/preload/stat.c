@@ -21,6 +21,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <utime.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -501,6 +504,56 @@ PL_EXPORT int futimens(int fd, const struct timespec times[2])
 	return pl_err(ret ? ret : times_ok(times));
 }
 
+/* The timeval forms: glibc implements them with an internal utimensat,
+ * which on a pool descriptor would set the placeholder's times. */
+static int tv_ok(const struct timeval tv[2])
+{
+	return tv ? -EOPNOTSUPP : 0;
+}
+
+PL_EXPORT int utimes(const char *path, const struct timeval tv[2])
+{
+	struct pl_path p;
+	struct stat st;
+	int ret = stat_at(AT_FDCWD, path, &st, 0, &p);
+
+	if (ret == 1)
+		return PL_REAL(utimes)(p.host, tv);
+	return pl_err(ret ? ret : tv_ok(tv));
+}
+
+PL_EXPORT int lutimes(const char *path, const struct timeval tv[2])
+{
+	struct pl_path p;
+	struct stat st;
+	int ret = stat_at(AT_FDCWD, path, &st, 0, &p);
+
+	if (ret == 1)
+		return PL_REAL(lutimes)(p.host, tv);
+	return pl_err(ret ? ret : tv_ok(tv));
+}
+
+PL_EXPORT int futimes(int fd, const struct timeval tv[2])
+{
+	struct stat st;
+	int ret = fd_stat(fd, &st);
+
+	if (ret == 1)
+		return PL_REAL(futimes)(fd, tv);
+	return pl_err(ret ? ret : tv_ok(tv));
+}
+
+PL_EXPORT int utime(const char *path, const struct utimbuf *times)
+{
+	struct pl_path p;
+	struct stat st;
+	int ret = stat_at(AT_FDCWD, path, &st, 0, &p);
+
+	if (ret == 1)
+		return PL_REAL(utime)(p.host, times);
+	return pl_err(ret ? ret : times ? -EOPNOTSUPP : 0);
+}
+
 /* ---- extended attributes: none ---- */
 
 /* -ENOTSUP for a pool path, 1 for a host one (resolved into @p). */
@@ -633,4 +686,57 @@ PL_EXPORT int fstatfs(int fd, struct statfs *sf)
 PL_EXPORT int fstatfs64(int fd, struct statfs64 *sf)
 {
 	return fstatfs(fd, (struct statfs *)sf);
+}
+
+/* statvfs: glibc's calls its internal statfs, past the wrappers above. */
+static int pool_statvfs(struct statvfs *sv)
+{
+	struct statfs sf;
+	int err = pool_statfs(&sf);
+
+	if (err)
+		return err;
+	memset(sv, 0, sizeof(*sv));
+	sv->f_bsize = (unsigned long)sf.f_bsize;
+	sv->f_frsize = (unsigned long)sf.f_frsize;
+	sv->f_blocks = sf.f_blocks;
+	sv->f_bfree = sf.f_bfree;
+	sv->f_bavail = sf.f_bavail;
+	sv->f_files = sf.f_files;
+	sv->f_namemax = (unsigned long)sf.f_namelen;
+	return 0;
+}
+
+PL_EXPORT int statvfs(const char *path, struct statvfs *sv)
+{
+	struct pl_path p;
+
+	PL_RESOLVE(AT_FDCWD, path, &p);
+	if (p.where == PL_HOST)
+		return PL_REAL(statvfs)(p.host, sv);
+	if (p.where == PL_FILE) {
+		struct stat st;
+		int err = pl_stat_path(&p, &st);
+
+		if (err)
+			return pl_err(err);
+	}
+	return pl_err(pool_statvfs(sv));
+}
+
+PL_EXPORT int statvfs64(const char *path, struct statvfs64 *sv)
+{
+	return statvfs(path, (struct statvfs *)sv);
+}
+
+PL_EXPORT int fstatvfs(int fd, struct statvfs *sv)
+{
+	if (!pl_fd_is_pool(fd))
+		return PL_REAL(fstatvfs)(fd, sv);
+	return pl_err(pool_statvfs(sv));
+}
+
+PL_EXPORT int fstatvfs64(int fd, struct statvfs64 *sv)
+{
+	return fstatvfs(fd, (struct statvfs *)sv);
 }

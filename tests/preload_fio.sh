@@ -19,7 +19,8 @@ job() { # job ENGINE RW: one fio run, 2 threads, each on its own file
 	out=$(pl fio --name="$eng" --directory="$UDAX_MOUNT" \
 		--ioengine="$eng" --thread=1 --numjobs=2 --rw="$rw" \
 		--bs=4k --size="$size" --verify=crc32c --do_verify=1 \
-		--verify_fatal=1 --randrepeat=1 --group_reporting \
+		--verify_fatal=1 --verify_state_save=0 --randrepeat=1 \
+		--group_reporting \
 		--output-format=terse --terse-version=3 2>&1)
 	local st=$? errs
 	errs=$(printf '%s\n' "$out" | awk -F';' 'NF > 10 { print $5 }')

@@ -50,5 +50,13 @@ err=$(pl cat "$UDAX_MOUNT/a" 2>&1)
 case $err in *"busy"*) ;; *) bad "second process: '$err'" ;; esac
 exec 3<&-
 kill "$holder" 2>/dev/null
+# A failure to open is not remembered: once the holder is gone, the same
+# process opens the pool.
+exec 3< <(pl bash -c "exec 4<'$UDAX_MOUNT/a'; echo held; sleep 1 & wait" 2>/dev/null)
+read -r _ <&3
+out=$(pl bash -c "exec 5<'$UDAX_MOUNT/a' || echo busy
+	sleep 2; exec 5<'$UDAX_MOUNT/a' && echo opened" 2>/dev/null)
+exec 3<&-
+[ "$out" = "$(printf 'busy\nopened')" ] || bad "retry after EBUSY: '$out'"
 [ $fail = 0 ] && echo "preload_calls: environment ok"
 exit $fail

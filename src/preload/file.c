@@ -24,10 +24,18 @@
 	 O_PATH)
 #define PL_SETFL_FLAGS (O_APPEND | O_NONBLOCK | O_DIRECT | O_NOATIME)
 
-/* The stat of the mount directory: owned by us, rwxr-xr-x. */
+/* The stat of the mount directory: owned by us, rwxr-xr-x, with the
+ * pool file's times. */
 void pl_stat_dir(struct stat *st)
 {
+	struct stat pst;
+
 	memset(st, 0, sizeof(*st));
+	if (!PL_REAL(stat)(pl_cfg.pool, &pst)) {
+		st->st_atim = pst.st_atim;
+		st->st_mtim = pst.st_mtim;
+		st->st_ctim = pst.st_ctim;
+	}
 	st->st_dev = PL_DEV;
 	st->st_ino = PL_DIR_INO;
 	st->st_mode = S_IFDIR | 0755;

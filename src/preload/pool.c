@@ -25,8 +25,7 @@ atomic_bool pl_forked;
 static pthread_once_t pl_once = PTHREAD_ONCE_INIT;
 static pthread_mutex_t pl_pool_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct udax_pool *_Atomic pl_the_pool;
-static int pl_pool_err; /* sticky error of the first opening */
-static bool pl_closed;	/* at exit: no reopening */
+static bool pl_closed; /* at exit: no reopening */
 
 uint64_t pl_parse_size(const char *s)
 {
@@ -161,15 +160,15 @@ struct udax_pool *pl_pool_if_open(void)
 
 /*
  * pl_pool() - the pool, opened on the first call; created (UDAX_POOL_SIZE
- * bytes) if it does not exist. A failure is remembered: every later call
- * gets the same error (the pool is the process's: another process holding
- * it gives -EBUSY).
+ * bytes) if it does not exist. A failure is not remembered: the next call
+ * tries again (the pool is one process's at a time, and another process
+ * holding it gives -EBUSY until it exits).
  * Context: takes pl_pool_lock; may sleep.
  */
 int pl_pool(struct udax_pool **poolp)
 {
 	struct udax_pool *pool = pl_pool_if_open();
-	int err;
+	int err = 0;
 
 	if (pool) {
 		*poolp = pool;
@@ -179,8 +178,7 @@ int pl_pool(struct udax_pool **poolp)
 		return -ENOENT;
 	pthread_mutex_lock(&pl_pool_lock);
 	pool = pl_pool_if_open();
-	err = pool ? 0 : pl_pool_err;
-	if (!pool && !err && pl_closed)
+	if (!pool && pl_closed)
 		err = -ESHUTDOWN;
 	if (!pool && !err) {
 		err = udax_pool_open(pl_cfg.pool, 0, &pool);
@@ -191,15 +189,12 @@ int pl_pool(struct udax_pool **poolp)
 			if (!err)
 				pl_debug("created %s", pl_cfg.pool);
 		}
-		if (err) {
+		if (err)
 			pl_debug("cannot open pool %s: %s", pl_cfg.pool,
 				 strerror(-err));
-			/* A forked child may retry after exec; we do not. */
-			pl_pool_err = err;
-		} else {
+		else
 			atomic_store_explicit(&pl_the_pool, pool,
 					      memory_order_release);
-		}
 	}
 	pthread_mutex_unlock(&pl_pool_lock);
 	if (!err)

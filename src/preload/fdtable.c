@@ -209,6 +209,24 @@ int pl_fd_close(int fd)
 	return 0;
 }
 
+/* fork: no other thread holds the table lock in the child. */
+void pl_fd_fork_lock(void)
+{
+	pthread_rwlock_wrlock(&fd_lock);
+}
+
+void pl_fd_fork_unlock(void)
+{
+	pthread_rwlock_unlock(&fd_lock);
+}
+
+/* In the child the lock's writer is a thread id that no longer exists:
+ * it is made anew rather than unlocked. */
+void pl_fd_fork_child(void)
+{
+	pthread_rwlock_init(&fd_lock, NULL);
+}
+
 void pl_fd_close_all(void)
 {
 	for (int c = 0; c < PL_CHUNKS; c++) {

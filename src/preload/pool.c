@@ -87,9 +87,25 @@ void pl_debug(const char *fmt, ...)
 	(void)!PL_REAL(write)(STDERR_FILENO, buf, (size_t)n);
 }
 
+/*
+ * fork: the descriptor table's lock is held across it (a thread holding
+ * it would leave it locked forever in the child). Not the mapping
+ * table's: udax's own fork handlers unmap, and munmap looks there.
+ */
+static void pl_atfork_prepare(void)
+{
+	pl_fd_fork_lock();
+}
+
+static void pl_atfork_parent(void)
+{
+	pl_fd_fork_unlock();
+}
+
 static void pl_atfork_child(void)
 {
 	atomic_store(&pl_forked, true);
+	pl_fd_fork_child();
 }
 
 static void pl_do_init(void)
@@ -104,7 +120,7 @@ static void pl_do_init(void)
 	pl_cfg.size = 1ULL << 30;
 	pl_cfg.umask = umask(022);
 	umask(pl_cfg.umask);
-	pthread_atfork(NULL, NULL, pl_atfork_child);
+	pthread_atfork(pl_atfork_prepare, pl_atfork_parent, pl_atfork_child);
 	if (!pool || !*pool || !mount || !*mount) {
 		pl_debug("UDAX_POOL or UDAX_MOUNT unset: inactive");
 		return;

@@ -152,6 +152,10 @@ int pl_fd_dup2(struct pl_ofd *o, int oldfd, int newfd, int flags);
 void pl_fd_forget(int fd);
 /* pl_fd_close() - close pool descriptor @fd. Return 0 or -EBADF. */
 int pl_fd_close(int fd);
+/* Around fork(): the table lock taken, so the child finds it free. */
+void pl_fd_fork_lock(void);
+void pl_fd_fork_unlock(void);
+void pl_fd_fork_child(void);
 /* Close every pool descriptor (at exit). */
 void pl_fd_close_all(void);
 

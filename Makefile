@@ -14,7 +14,9 @@
 #   make demo       release build, then `udax demo` on build/udax-demo.pool
 #                   (created on first use, sparse, reused afterwards)
 #   make bench      release build and its benchmarks (--target benchmarks),
-#                   JSON and PNG charts under bench/results/
+#                   JSON and PNG charts under bench/results/; fio through
+#                   libudax-preload.so against tmpfs, udax/kernel ratios
+#                   printed (preload.json)
 #   make soak       release build of tests/api_soak in build/soak, then
 #                   MINUTES (default 10) of random stress of one file
 #                   through real mappings, pread/pwrite, truncate, punch,
@@ -99,13 +101,15 @@ check-install: release
 	cd build/release && $(CTEST) -L install
 
 bench: release
-	@scripts/install-deps.sh gnuplot-nox
+	@scripts/install-deps.sh gnuplot-nox fio
 	cmake --build build/release -j$(JOBS) --target benchmarks
 	mkdir -p bench/results
 	./build/release/bench/lockbench -o bench/results/lockbench.json
 	./build/release/bench/faultbench -o bench/results/faultbench.json
 	./build/release/bench/mmapbench -o bench/results/mmapbench.json
 	scripts/bench-charts.sh bench/results
+	scripts/preload-bench.sh build/release/libudax-preload.so \
+		bench/results/preload.json
 
 soak: deps
 	cmake -S . -B build/soak -DCMAKE_BUILD_TYPE=Release \

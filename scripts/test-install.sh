@@ -73,3 +73,12 @@ done
 command -v groff >/dev/null || echo "note: no groff, man pages not rendered"
 echo "install test: pkg-config from $prefix: shared and static builds of" \
 	"examples/hello.c ran; $n man pages"
+# libudax-preload.so, installed next to libudax.so, finds it there.
+pre=$(pkg-config --variable=libdir udax)/libudax-preload.so
+[ -f "$pre" ] || { echo "libudax-preload.so not installed"; exit 1; }
+echo "through the installed preload library" >"$prefix/in.txt"
+UDAX_POOL=$prefix/pre.pool UDAX_MOUNT=$prefix/mnt UDAX_POOL_SIZE=64M \
+	LD_PRELOAD=$pre cp "$prefix/in.txt" "$prefix/mnt/f"
+UDAX_POOL=$prefix/pre.pool UDAX_MOUNT=$prefix/mnt \
+	LD_PRELOAD=$pre cmp "$prefix/in.txt" "$prefix/mnt/f"
+echo "install test: cp and cmp ran through the installed libudax-preload.so"

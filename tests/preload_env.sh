@@ -1,0 +1,48 @@
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# preload_env.sh - sourced by the preload_*.sh tests: `preload_setup LIB`
+# makes a private directory ($pl_dir, removed at exit) with a host
+# directory ($pl_host), a pool file ($UDAX_POOL, created on first use, in
+# /dev/shm when there is one) and a mount path that does not exist on the
+# host ($UDAX_MOUNT); `pl CMD...` runs CMD with LD_PRELOAD=LIB.
+#
+# A sanitizer-built library needs its runtime loaded first: ASan's is put
+# ahead of LIB in LD_PRELOAD, and leak reports of the (uninstrumented)
+# programs run are turned off.
+
+preload_setup() {
+	pl_lib=$1
+	local base=/dev/shm
+	[ -d "$base" ] && [ -w "$base" ] || base=${TMPDIR:-/tmp}
+	pl_dir=$(mktemp -d "$base/udax-preload.XXXXXX") || exit 1
+	trap 'rm -rf "$pl_dir"' EXIT
+	pl_host=$pl_dir/host
+	mkdir "$pl_host"
+	export UDAX_POOL=$pl_dir/pool
+	export UDAX_MOUNT=$pl_dir/mnt
+	export UDAX_POOL_SIZE=${UDAX_POOL_SIZE:-1G}
+	pl_preload=$pl_lib
+	local asan
+	asan=$(ldd "$pl_lib" 2>/dev/null | awk '/libasan/ { print $3 }')
+	if [ -n "$asan" ]; then
+		pl_preload="$asan $pl_lib"
+		export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+	fi
+}
+
+pl() {
+	LD_PRELOAD="$pl_preload" "$@"
+}
+
+# need PROGRAM PACKAGE: make sure PROGRAM exists (installing PACKAGE the
+# way the build's other dependencies are), or skip the test.
+need() {
+	command -v "$1" >/dev/null 2>&1 && return 0
+	local here
+	here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+	"$here/scripts/install-deps.sh" "$2" >&2 || true
+	if ! command -v "$1" >/dev/null 2>&1; then
+		echo "SKIP: $1 (package $2) cannot be installed"
+		exit 77
+	fi
+}

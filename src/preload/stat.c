@@ -639,7 +639,7 @@ static int pool_statfs(struct statfs *sf)
 	int err = pl_pool(&pool);
 
 	if (!err)
-		err = udax_pool_stats(pool, &s);
+		err = udax_pool_stats(pool, &s, sizeof s);
 	if (err)
 		return err;
 	memset(sf, 0, sizeof(*sf));

@@ -58,13 +58,18 @@ CTEST  := ctest --output-on-failure --no-tests=error
 # entropy on some kernels; run its tests with randomisation off.
 NOASLR := $(shell setarch $$(uname -m) -R true 2>/dev/null && echo setarch $$(uname -m) -R)
 
-.PHONY: all deps release check check-asan check-tsan check-install check-fuzz \
+.PHONY: all deps test-deps release check check-asan check-tsan check-install check-fuzz \
 	demo bench soak fuzz fuzz-build mutants install clean
 
 all: release
 
 deps:
 	@scripts/install-deps.sh
+
+# What the tests drive (tool_cli's JSON checks, the preload library's
+# programs), installed once before ctest runs them in parallel.
+test-deps:
+	@scripts/install-deps.sh python3 fio sqlite3 coreutils
 
 release: deps
 	cmake -S . -B build/release -DCMAKE_BUILD_TYPE=Release \
@@ -74,7 +79,7 @@ release: deps
 
 check: check-asan check-tsan check-install check-fuzz
 
-check-asan: deps
+check-asan: deps test-deps
 	cmake -S . -B build/asan -DCMAKE_BUILD_TYPE=Debug -DUDAX_WERROR=ON \
 		-DUDAX_SANITIZE=address,undefined >/dev/null
 	cmake --build build/asan -j$(JOBS)
@@ -97,7 +102,7 @@ mutants: deps
 demo: release
 	./build/release/udax demo $(DEMO_POOL)
 
-check-install: release
+check-install: release test-deps
 	cd build/release && $(CTEST) -L install
 
 bench: release

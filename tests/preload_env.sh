@@ -8,7 +8,12 @@
 #
 # A sanitizer-built library needs its runtime loaded first: ASan's is put
 # ahead of LIB in LD_PRELOAD, and leak reports of the (uninstrumented)
-# programs run are turned off.
+# programs run are turned off. ThreadSanitizer's goes first too: its
+# start-up (the symbolizer's allocator) calls mmap, which would otherwise
+# land in the instrumented library before the runtime has a thread to
+# record it for, and crash; with it first, its interceptors call the
+# library's wrappers as the next definition (and the library exports the
+# __fxstat names its fstat interceptor calls).
 
 preload_setup() {
 	pl_lib=$1
@@ -22,11 +27,14 @@ preload_setup() {
 	export UDAX_MOUNT=$pl_dir/mnt
 	export UDAX_POOL_SIZE=${UDAX_POOL_SIZE:-1G}
 	pl_preload=$pl_lib
-	local asan
+	local asan tsan
 	asan=$(ldd "$pl_lib" 2>/dev/null | awk '/libasan/ { print $3 }')
+	tsan=$(ldd "$pl_lib" 2>/dev/null | awk '/libtsan/ { print $3 }')
 	if [ -n "$asan" ]; then
 		pl_preload="$asan $pl_lib"
 		export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=0}
+	elif [ -n "$tsan" ]; then
+		pl_preload="$tsan $pl_lib"
 	fi
 }
 

@@ -61,9 +61,28 @@ static ssize_t rw_at(struct pl_ofd *o, void *buf, size_t len, int64_t off,
 		  : udax_pread(o->file, buf, len, (uint64_t)off);
 }
 
-/* Vector I/O at @off (or at the offset, moved, if @off is -1). */
+/*
+ * O_APPEND writes through different descriptions of one file must not
+ * find the same end: the end is read and written to under a lock of the
+ * file (hashed by inode number: a leaf, taken after ofd->lock and held
+ * across udax_pwrite, which never writes through an O_APPEND descriptor
+ * of ours).
+ */
+#define PL_APPEND_LOCKS 64
+static pthread_mutex_t append_locks[PL_APPEND_LOCKS] = {
+    [0 ... PL_APPEND_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER};
+
+static pthread_mutex_t *append_lock(struct pl_ofd *o)
+{
+	return &append_locks[o->ino % PL_APPEND_LOCKS];
+}
+
+/*
+ * Vector I/O at @off (or at the offset, moved, if @off is -1); a write
+ * with @append goes to the end of the file (O_APPEND, RWF_APPEND).
+ */
 static ssize_t rwv(struct pl_ofd *o, const struct iovec *iov, int cnt,
-		   int64_t off, bool wr)
+		   int64_t off, bool wr, bool append)
 {
 	bool cur = off == -1;
 	ssize_t total = 0, n = 0;
@@ -73,18 +92,21 @@ static ssize_t rwv(struct pl_ofd *o, const struct iovec *iov, int cnt,
 		return err;
 	if (cnt < 0 || cnt > IOV_MAX)
 		return -EINVAL;
+	if (off < -1)
+		return -EINVAL;
 	if (cur) {
 		pthread_mutex_lock(&o->lock);
 		off = o->off;
-		if (wr && (atomic_load(&o->flags) & O_APPEND)) {
-			off = file_size(o);
-			if (off < 0) {
-				pthread_mutex_unlock(&o->lock);
-				return off;
-			}
+		append |= wr && (atomic_load(&o->flags) & O_APPEND);
+	}
+	append &= wr;
+	if (append) {
+		pthread_mutex_lock(append_lock(o));
+		off = file_size(o);
+		if (off < 0) {
+			n = off;
+			goto out;
 		}
-	} else if (off < 0) {
-		return -EINVAL;
 	}
 	for (int i = 0; i < cnt; i++) {
 		if (!iov[i].iov_len)
@@ -96,8 +118,12 @@ static ssize_t rwv(struct pl_ofd *o, const struct iovec *iov, int cnt,
 		if ((size_t)n < iov[i].iov_len)
 			break;
 	}
+out:
+	if (append)
+		pthread_mutex_unlock(append_lock(o));
 	if (cur) {
-		o->off = off + total;
+		if (off >= 0)
+			o->off = off + total;
 		pthread_mutex_unlock(&o->lock);
 	}
 	return total ? total : n;
@@ -107,14 +133,14 @@ ssize_t pl_ofd_read(struct pl_ofd *o, void *buf, size_t len)
 {
 	struct iovec iov = {buf, len};
 
-	return rwv(o, &iov, 1, -1, false);
+	return rwv(o, &iov, 1, -1, false, false);
 }
 
 ssize_t pl_ofd_write(struct pl_ofd *o, const void *buf, size_t len)
 {
 	struct iovec iov = {(void *)buf, len};
 
-	return rwv(o, &iov, 1, -1, true);
+	return rwv(o, &iov, 1, -1, true, false);
 }
 
 /*
@@ -154,7 +180,7 @@ static ssize_t pread_ofd(struct pl_ofd *o, void *buf, size_t len, off_t off)
 {
 	struct iovec iov = {buf, len};
 
-	return off < 0 ? -EINVAL : rwv(o, &iov, 1, off, false);
+	return off < 0 ? -EINVAL : rwv(o, &iov, 1, off, false, false);
 }
 
 static ssize_t pwrite_ofd(struct pl_ofd *o, const void *buf, size_t len,
@@ -162,7 +188,7 @@ static ssize_t pwrite_ofd(struct pl_ofd *o, const void *buf, size_t len,
 {
 	struct iovec iov = {(void *)buf, len};
 
-	return off < 0 ? -EINVAL : rwv(o, &iov, 1, off, true);
+	return off < 0 ? -EINVAL : rwv(o, &iov, 1, off, true, false);
 }
 
 PL_EXPORT ssize_t pread(int fd, void *buf, size_t len, off_t off)
@@ -189,20 +215,20 @@ PL_EXPORT ssize_t pwrite64(int fd, const void *buf, size_t len, off64_t off)
 
 PL_EXPORT ssize_t readv(int fd, const struct iovec *iov, int cnt)
 {
-	return PL_DATA_CALL(fd, rwv(o, iov, cnt, -1, false),
+	return PL_DATA_CALL(fd, rwv(o, iov, cnt, -1, false, false),
 			    pl_host_readv(fd, iov, cnt));
 }
 
 PL_EXPORT ssize_t writev(int fd, const struct iovec *iov, int cnt)
 {
-	return PL_DATA_CALL(fd, rwv(o, iov, cnt, -1, true),
+	return PL_DATA_CALL(fd, rwv(o, iov, cnt, -1, true, false),
 			    pl_host_writev(fd, iov, cnt));
 }
 
 PL_EXPORT ssize_t preadv(int fd, const struct iovec *iov, int cnt, off_t off)
 {
 	return PL_DATA_CALL(fd,
-			    off < 0 ? -EINVAL : rwv(o, iov, cnt, off, false),
+			    off < 0 ? -EINVAL : rwv(o, iov, cnt, off, false, false),
 			    PL_REAL(preadv)(fd, iov, cnt, off));
 }
 
@@ -214,7 +240,7 @@ PL_EXPORT ssize_t preadv64(int fd, const struct iovec *iov, int cnt,
 
 PL_EXPORT ssize_t pwritev(int fd, const struct iovec *iov, int cnt, off_t off)
 {
-	return PL_DATA_CALL(fd, off < 0 ? -EINVAL : rwv(o, iov, cnt, off, true),
+	return PL_DATA_CALL(fd, off < 0 ? -EINVAL : rwv(o, iov, cnt, off, true, false),
 			    PL_REAL(pwritev)(fd, iov, cnt, off));
 }
 
@@ -234,12 +260,7 @@ static ssize_t rwv2(struct pl_ofd *o, const struct iovec *iov, int cnt,
 		return -EOPNOTSUPP;
 	if (off < -1)
 		return -EINVAL;
-	if (wr && (flags & RWF_APPEND)) {
-		off = file_size(o);
-		if (off < 0)
-			return off;
-	}
-	return rwv(o, iov, cnt, off, wr);
+	return rwv(o, iov, cnt, off, wr, (flags & RWF_APPEND) != 0);
 }
 
 PL_EXPORT ssize_t preadv2(int fd, const struct iovec *iov, int cnt, off_t off,

@@ -115,6 +115,79 @@ PL_EXPORT int fstat64(int fd, struct stat64 *st)
 	return fstat(fd, (struct stat *)st);
 }
 
+/*
+ * The stat entry points of glibc before 2.33, which libc still exports:
+ * programs built against an older glibc call them instead of stat and
+ * fstat, and so does ThreadSanitizer's fstat interceptor (its "real"
+ * fstat is __fxstat). @ver is the layout the caller expects; the one
+ * struct stat these wrappers fill is version 1 on x86-64
+ * (_STAT_VER_LINUX, 0 is the same layout there), version 0 elsewhere.
+ */
+#if defined(__x86_64__)
+#define PL_STAT_VER_OK(ver) ((ver) == 0 || (ver) == 1)
+#else
+#define PL_STAT_VER_OK(ver) ((ver) == 0)
+#endif
+
+int __fxstat(int ver, int fd, struct stat *st);
+int __fxstat64(int ver, int fd, struct stat64 *st);
+int __xstat(int ver, const char *path, struct stat *st);
+int __xstat64(int ver, const char *path, struct stat64 *st);
+int __lxstat(int ver, const char *path, struct stat *st);
+int __lxstat64(int ver, const char *path, struct stat64 *st);
+int __fxstatat(int ver, int dirfd, const char *path, struct stat *st,
+	       int flags);
+int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
+		 int flags);
+
+PL_EXPORT int __fxstat(int ver, int fd, struct stat *st)
+{
+	if (!PL_STAT_VER_OK(ver))
+		return pl_fd_is_pool(fd) ? pl_err(-EINVAL)
+					 : PL_REAL(__fxstat)(ver, fd, st);
+	return fstat(fd, st);
+}
+
+PL_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)
+{
+	return __fxstat(ver, fd, (struct stat *)st);
+}
+
+PL_EXPORT int __fxstatat(int ver, int dirfd, const char *path,
+			 struct stat *st, int flags)
+{
+	if (!PL_STAT_VER_OK(ver))
+		return pl_err(-EINVAL);
+	return fstatat(dirfd, path, st, flags);
+}
+
+PL_EXPORT int __fxstatat64(int ver, int dirfd, const char *path,
+			   struct stat64 *st, int flags)
+{
+	return __fxstatat(ver, dirfd, path, (struct stat *)st, flags);
+}
+
+PL_EXPORT int __xstat(int ver, const char *path, struct stat *st)
+{
+	return __fxstatat(ver, AT_FDCWD, path, st, 0);
+}
+
+PL_EXPORT int __xstat64(int ver, const char *path, struct stat64 *st)
+{
+	return __fxstatat(ver, AT_FDCWD, path, (struct stat *)st, 0);
+}
+
+PL_EXPORT int __lxstat(int ver, const char *path, struct stat *st)
+{
+	return __fxstatat(ver, AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+
+PL_EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st)
+{
+	return __fxstatat(ver, AT_FDCWD, path, (struct stat *)st,
+			  AT_SYMLINK_NOFOLLOW);
+}
+
 static void ts_to_statx(struct statx_timestamp *t, const struct timespec *ts)
 {
 	t->tv_sec = ts->tv_sec;

@@ -98,7 +98,9 @@ PL_EXPORT int lstat64(const char *path, struct stat64 *st)
 	return fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
 }
 
-PL_EXPORT int fstat(int fd, struct stat *st)
+/* Not through the exported fstat: with ThreadSanitizer's runtime ahead of
+ * this library, that name is its interceptor, which calls __fxstat. */
+static int fstat_fd(int fd, struct stat *st)
 {
 	struct pl_ofd *o = pl_fd_get(fd);
 	int err;
@@ -110,9 +112,14 @@ PL_EXPORT int fstat(int fd, struct stat *st)
 	return pl_err(err);
 }
 
+PL_EXPORT int fstat(int fd, struct stat *st)
+{
+	return fstat_fd(fd, st);
+}
+
 PL_EXPORT int fstat64(int fd, struct stat64 *st)
 {
-	return fstat(fd, (struct stat *)st);
+	return fstat_fd(fd, (struct stat *)st);
 }
 
 /*
@@ -145,7 +152,7 @@ PL_EXPORT int __fxstat(int ver, int fd, struct stat *st)
 	if (!PL_STAT_VER_OK(ver))
 		return pl_fd_is_pool(fd) ? pl_err(-EINVAL)
 					 : PL_REAL(__fxstat)(ver, fd, st);
-	return fstat(fd, st);
+	return fstat_fd(fd, st);
 }
 
 PL_EXPORT int __fxstat64(int ver, int fd, struct stat64 *st)

@@ -6,9 +6,15 @@
  * functions libpmem2 picks for the store granularity it detects (cache
  * line flushes on real persistent memory, msync on page-cache files).
  *
- * @dev is a struct dax_dev. Opening is exclusive (flock): a second opener,
- * in this process or another, gets -EBUSY, so a pool never has two
- * writers.
+ * @dev is a struct dax_dev. Opening to write is exclusive (flock
+ * LOCK_EX): a second opener, in this process or another, gets -EBUSY, so
+ * a pool never has two writers. Opening read-only (dax_dev_open_rdonly:
+ * the file is opened O_RDONLY and mapped PROT_READ, so it works on a
+ * file the caller may not write or on a read-only mount) takes the lock
+ * shared (LOCK_SH): read-only openers coexist, and a writer and a reader
+ * exclude each other both ways (-EBUSY), because a reader loads the
+ * metadata once at mount and would not see a writer's changes (nor a
+ * writer's replay, orphan cleanup and punches under its feet).
  *
  * Space back to the host: dax_dev_punch() punches blocks nobody uses out
  * of a regular pool file (FALLOC_FL_PUNCH_HOLE), so a sparse pool file
@@ -106,6 +112,7 @@ struct dax_dev {
 	uint64_t nr_blocks;
 	bool devdax;	    /* a /dev/daxX.Y character device */
 	bool regular;	    /* a regular file: freed blocks are punched */
+	bool rdonly;	    /* opened O_RDONLY, mapped read-only */
 	bool punch_off;	    /* its file system cannot punch holes */
 	int punch_inject;   /* tests (UDAX_HOOKS): punches fail with it */
 	uint64_t punched;   /* blocks punched out (dax_dev_punch) */
@@ -123,6 +130,7 @@ struct dax_dev {
 
 int dax_dev_create(const char *path, uint64_t size, struct dax_dev **devp);
 int dax_dev_open(const char *path, struct dax_dev **devp);
+int dax_dev_open_rdonly(const char *path, struct dax_dev **devp);
 int dax_dev_open_format(const char *path, uint64_t size, uint64_t min,
 			bool force, struct dax_dev **devp);
 void dax_dev_close(struct dax_dev **devp);
@@ -146,7 +154,7 @@ int dax_dev_next_data(struct dax_dev *dev, uint64_t from, uint64_t *start,
 /* Does dax_dev_punch() give space back on @dev (a regular file)? */
 static inline bool dax_dev_can_punch(const struct dax_dev *dev)
 {
-	return dev->regular && !dev->punch_off;
+	return dev->regular && !dev->punch_off && !dev->rdonly;
 }
 void dax_dev_flush(struct dax_dev *dev, const void *addr, size_t len);
 void dax_dev_drain(struct dax_dev *dev);

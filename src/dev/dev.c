@@ -243,6 +243,7 @@ static int dev_setup(int fd, uint64_t size, bool created, bool rdonly,
 	}
 	dev->fd = fd;
 	dev->rdonly = rdonly;
+	dev->fresh = created;
 	err = dev_lock(fd, rdonly);
 	if (err)
 		goto fail;
@@ -606,6 +607,94 @@ int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr)
 	if (dev->record)
 		dev->record(dev->record_ctx, (uint64_t)off, (uint64_t)len);
 	return 0;
+}
+
+static bool block_is_zero(const char *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (size_t i = 0; i < DAX_BLOCK_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * dax_dev_zero() - make blocks [@block, @block + @nr) read as zeros, at
+ * no host space where the device allows: on a fresh device (dev->fresh)
+ * they already are; blocks of a regular file are punched out
+ * (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; the recorder hook sees the
+ * range); elsewhere (device-DAX, a file system that cannot punch, a
+ * failed punch, recording mode, whose log must hold the zeros) the blocks
+ * that are not zero are stored to and the whole range is flushed (a block
+ * that reads as zero may have its zeros still in a cache).
+ * Durability: stores are flushed, not drained; a punch is durable only
+ * after dax_dev_sync_zeroed(), and *@synced is set false when one needs
+ * it (the caller sets it true first).
+ * Context: nothing else uses the range; the caller serialises zeroing and
+ * punching (punch_off, punch_inject).
+ * Return: 0; -EROFS (a read-only device); -EINVAL (out of range).
+ */
+int dax_dev_zero(struct dax_dev *dev, uint64_t block, uint64_t nr,
+		 bool *synced)
+{
+	off_t off = (off_t)(block << DAX_BLOCK_SHIFT);
+	off_t len = (off_t)(nr << DAX_BLOCK_SHIFT);
+	int tries = 0, ret;
+
+	if (dev->rdonly)
+		return -EROFS;
+	if (block > dev->nr_blocks || nr > dev->nr_blocks - block)
+		return -EINVAL;
+	if (!nr || dev->fresh)
+		return 0;
+	if (dax_dev_can_punch(dev) && !dev->log) {
+		do {
+#ifdef UDAX_HOOKS
+			if (dev->punch_inject) {
+				ret = -1;
+				errno = dev->punch_inject;
+				break;
+			}
+#endif
+			ret = fallocate(dev->fd, FALLOC_FL_PUNCH_HOLE |
+							 FALLOC_FL_KEEP_SIZE,
+					off, len);
+		} while (ret && errno == EINTR && ++tries < 3);
+		if (!ret) {
+			*synced = false;
+			if (dev->record)
+				dev->record(dev->record_ctx, (uint64_t)off,
+					    (uint64_t)len);
+			return 0;
+		}
+		if (errno == EOPNOTSUPP || errno == ENOSYS)
+			dev->punch_off = true;
+		/* Any other failure: the stores below do it as well. */
+	}
+	for (uint64_t b = block; b < block + nr; b++) {
+		char *p = dax_dev_block(dev, b);
+
+		if (!block_is_zero(p))
+			memset(p, 0, DAX_BLOCK_SIZE);
+	}
+	dax_dev_flush(dev, dax_dev_block(dev, block), (size_t)len);
+	return 0;
+}
+
+/*
+ * dax_dev_sync_zeroed() - make the punches of dax_dev_zero() durable
+ * (fsync(2): a hole is file system metadata, which no flush of the
+ * mapping writes).
+ * Context: after the dax_dev_zero() calls it covers.
+ * Return: 0, -EROFS (a read-only device), or -errno from fsync(2) (-EIO:
+ * the zeros may not be durable).
+ */
+int dax_dev_sync_zeroed(struct dax_dev *dev)
+{
+	if (dev->rdonly)
+		return -EROFS;
+	return fsync(dev->fd) ? -errno : 0;
 }
 
 /*

@@ -25,6 +25,13 @@
  * host, counted in dev->punch_failed. A file system that cannot punch
  * (EOPNOTSUPP) is asked once.
  *
+ * Zeroing at no host space (mkfs's journal, inode table and bitmap):
+ * dax_dev_zero() does nothing on a device just created (dev->fresh: a
+ * sparse file reads as zeros), punches a regular file, and stores zeros
+ * elsewhere (device-DAX, no punching); unlike dax_dev_punch() its punches
+ * are meant to last: dax_dev_sync_zeroed() (fsync) makes them durable
+ * before anything that relies on the zeros is written.
+ *
  * A recorder can be attached to see every range made durable, in order
  * (the crash simulator rebuilds images from it): either the dev->record
  * hook (offset and length, called after each flush, and after each punch:
@@ -113,6 +120,7 @@ struct dax_dev {
 	bool devdax;	    /* a /dev/daxX.Y character device */
 	bool regular;	    /* a regular file: freed blocks are punched */
 	bool rdonly;	    /* opened O_RDONLY, mapped read-only */
+	bool fresh;	    /* just created: reads as zeros (until mkfs) */
 	bool punch_off;	    /* its file system cannot punch holes */
 	int punch_inject;   /* tests (UDAX_HOOKS): punches fail with it */
 	uint64_t punched;   /* blocks punched out (dax_dev_punch) */
@@ -148,6 +156,9 @@ static inline void *dax_dev_block(struct dax_dev *dev, uint64_t block)
 
 void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len);
 int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr);
+int dax_dev_zero(struct dax_dev *dev, uint64_t block, uint64_t nr,
+		 bool *synced);
+int dax_dev_sync_zeroed(struct dax_dev *dev);
 int dax_dev_next_data(struct dax_dev *dev, uint64_t from, uint64_t *start,
 		      uint64_t *end);
 

@@ -186,8 +186,8 @@ static void readers(void)
 	CHECK_EQ(problems, 0);
 
 	/* Shared writable: refused; private writable: stores stay private. */
-	CHECK_EQ(udax_mmap(f[0], NULL, MiB, PROT_READ | PROT_WRITE,
-			   MAP_SHARED, 0, &p),
+	CHECK_EQ(udax_mmap(f[0], NULL, MiB, PROT_READ | PROT_WRITE, MAP_SHARED,
+			   0, &p),
 		 -EACCES);
 	REQUIRE(udax_mmap(f[0], NULL, MiB, PROT_READ | PROT_WRITE, MAP_PRIVATE,
 			  0, &p) == 0);

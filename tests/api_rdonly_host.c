@@ -28,7 +28,7 @@
 
 static char pool_path[PATH_MAX + 16], mnt[PATH_MAX];
 static const char *how;
-static int want_err;	  /* what a read-write open gets */
+static int want_err; /* what a read-write open gets */
 static bool mounted, immutable;
 
 static uint64_t word(uint64_t off)
@@ -166,9 +166,9 @@ static void run(void)
 	CHECK(reads_a(fb));
 	CHECK_EQ(udax_open(a, "new", O_RDWR | O_CREAT, 0644, &h), -EROFS);
 	CHECK_EQ(udax_unlink(a, "a"), -EROFS);
-	CHECK_EQ(udax_mmap(fa, NULL, MiB, PROT_READ | PROT_WRITE, MAP_SHARED,
-			   0, &p),
-		 -EACCES);
+	CHECK_EQ(
+	    udax_mmap(fa, NULL, MiB, PROT_READ | PROT_WRITE, MAP_SHARED, 0, &p),
+	    -EACCES);
 	REQUIRE(udax_open(b, "h", O_RDONLY, 0, &h) == 0);
 	REQUIRE(udax_mmap(h, NULL, MiB, PROT_READ, MAP_SHARED, 0, &p) == 0);
 	m = p;
@@ -185,9 +185,9 @@ static void run(void)
 	REQUIRE(udax_pool_close(b) == 0);
 
 	REQUIRE(stat(pool_path, &st1) == 0);
-	CHECK(st0.st_size == st1.st_size && st0.st_mtim.tv_sec ==
-		  st1.st_mtim.tv_sec && st0.st_mtim.tv_nsec ==
-		  st1.st_mtim.tv_nsec);
+	CHECK(st0.st_size == st1.st_size &&
+	      st0.st_mtim.tv_sec == st1.st_mtim.tv_sec &&
+	      st0.st_mtim.tv_nsec == st1.st_mtim.tv_nsec);
 	if (mounted) {
 		char path[PATH_MAX + 16];
 

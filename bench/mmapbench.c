@@ -1427,7 +1427,7 @@ int main(int argc, char **argv)
 	struct config *c = &e.cfg;
 	struct figures x;
 	uint64_t avail = mem_available();
-	int opt;
+	int opt, ret;
 
 	while ((opt = getopt(argc, argv, "qo:s:h")) != -1) {
 		switch (opt) {
@@ -1447,24 +1447,18 @@ int main(int argc, char **argv)
 			c->big_runs = 2;
 			c->reps = c->reps_all = 1;
 			break;
-		case 'o':
-			c->json = optarg;
-			break;
 		case 's':
 			c->seed = strtoull(optarg, NULL, 0);
 			break;
-		case 'h':
-			usage(stdout);
-			return 0;
 		default:
-			usage(stderr);
-			return 2;
+			ret = bench_opt(opt, &c->json, usage);
+			if (ret >= 0)
+				return ret;
 		}
 	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	ret = bench_no_operands(argc, usage);
+	if (ret >= 0)
+		return ret;
 	/*
 	 * Memory: each file lives twice in tmpfs (the pool's copy and the
 	 * kernel's), with page tables and the order arrays beside them.

@@ -43,6 +43,7 @@
 #include <malloc.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PAGES 64
 
@@ -57,58 +58,15 @@ static size_t heap_bytes(void)
 	return mallinfo2().uordblks;
 }
 
-static unsigned long cnt(atomic_ulong *c)
-{
-	return atomic_load(c);
-}
-
-/* The entry covering @index (0 if none), with its lock bits. */
-static dax_entry_t peek(struct th_env *env, uint64_t index)
-{
-	DAX_CURSOR(cur, index, &env->f.m.idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
-}
-
-/* No entry may be left EMPTY or locked once every call has returned. */
-static void check_entries_settled(struct th_env *env)
-{
-	uint64_t index = 0;
-	dax_entry_t e;
-
-	for (;;) {
-		bool found;
-
-		dax_rcu_read_lock();
-		found = dax_idx_next_entry(&env->f.m.idx, &index, UINT64_MAX,
-					   &e);
-		dax_rcu_read_unlock();
-		if (!found)
-			break;
-		if (dax_entry_is_empty(e) || dax_entry_locked(e)) {
-			fprintf(stderr, "entry at %llu left %s\n",
-				(unsigned long long)index,
-				dax_entry_locked(e) ? "locked" : "EMPTY");
-			CHECK(!dax_entry_is_empty(e) && !dax_entry_locked(e));
-		}
-		index += (uint64_t)1 << dax_entry_order(e);
-	}
-}
-
 static void env_setup(struct th_env *env, uint64_t blocks, uint64_t size)
 {
-	REQUIRE(th_env_init(env, blocks, NR_PAGES) == 0);
-	atomic_store(&env->fs.size, size);
+	th_env_setup(env, blocks, NR_PAGES, size);
 }
 
 static void env_teardown(struct th_env *env)
 {
 	th_check_quiescent(env);
-	check_entries_settled(env);
+	th_check_entries_settled(env);
 	th_env_destroy(env);
 }
 
@@ -156,10 +114,10 @@ static void test_hole_read(void)
 	CHECK_EQ(load(&env, a, 3, 7), 0);
 	CHECK_EQ(a->ptes[3].kind, TH_ZERO);
 	CHECK(!a->ptes[3].writable);
-	e = peek(&env, 3);
+	e = th_peek(&env, 3);
 	CHECK(e && dax_entry_is_zero(e) && !dax_entry_is_pmd(e));
 	CHECK(!th_entry_dirty(&env.f, 3));
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(th_fs_block_of(&env.fs, 3), TH_HOLE);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 1);
 
@@ -167,13 +125,13 @@ static void test_hole_read(void)
 	ret = fault(&env, a, 4, false);
 	CHECK_EQ(ret, DAX_FAULT_DONE);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
-	CHECK(dax_entry_is_zero(peek(&env, 4)));
+	CHECK(dax_entry_is_zero(th_peek(&env, 4)));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 0);
 	/* A second read fault of a zero-mapped hole changes nothing. */
 	CHECK_EQ(fault(&env, a, 4, false), DAX_FAULT_DONE);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 2);
 	env_teardown(&env);
 }
@@ -218,8 +176,8 @@ static void test_many_holes(void)
 		if (load(&env, a, p, (unsigned int)(p % 512)) != 0)
 			CHECK(!"hole read non-zero");
 	bytes1 = heap_bytes();
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
-	CHECK_EQ(cnt(&env.vm.privates), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.vm.privates), 0);
 	/* One fault per 2 MiB window: its zero span covers the rest. */
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), nr / DAX_PMD_NR);
 	CHECK_EQ(env.f.m.idx.nr_entries, nr / DAX_PMD_NR);
@@ -251,13 +209,13 @@ static void test_write(void)
 	b = th_region_add(&env, true, false, false);
 
 	store(&env, a, 10, 5, th_stamp(10, 1));
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	blk = th_fs_block_of(&env.fs, 10);
 	REQUIRE(blk != TH_HOLE);
 	CHECK_EQ(a->ptes[10].kind, TH_BLOCK);
 	CHECK_EQ(a->ptes[10].block, blk);
 	CHECK(a->ptes[10].writable);
-	e = peek(&env, 10);
+	e = th_peek(&env, 10);
 	CHECK(e && !dax_entry_is_zero(e) && !dax_entry_is_empty(e) &&
 	      !dax_entry_is_pmd(e));
 	CHECK_EQ(dax_entry_block(e), blk);
@@ -271,14 +229,15 @@ static void test_write(void)
 	/* Direct: the first write fault is major, the second is not. */
 	ret = fault(&env, a, 11, true);
 	CHECK_EQ(ret, DAX_FAULT_MAJOR);
-	CHECK_EQ(cnt(&env.fs.allocs), 2);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
 	CHECK(a->ptes[11].writable);
 	ret = fault(&env, a, 11, true);
 	CHECK_EQ(ret, DAX_FAULT_DONE);
-	CHECK_EQ(cnt(&env.fs.allocs), 2);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
-	CHECK_EQ(dax_entry_block(peek(&env, 11)), th_fs_block_of(&env.fs, 11));
+	CHECK_EQ(dax_entry_block(th_peek(&env, 11)),
+		 th_fs_block_of(&env.fs, 11));
 
 	/* A read fault in another region maps the same block read-only. */
 	ret = fault(&env, b, 10, false);
@@ -354,13 +313,13 @@ static void test_hole_fill(void)
 
 	store(&env, a, 5, 1, th_stamp(5, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	CHECK_EQ(a->ptes[5].kind, TH_BLOCK);
 	CHECK(a->ptes[5].writable);
 	/* The zero page is gone from every region, private ones too. */
 	CHECK_EQ(b->ptes[5].kind, TH_NONE);
 	CHECK_EQ(p->ptes[5].kind, TH_NONE);
-	e = peek(&env, 5);
+	e = th_peek(&env, 5);
 	CHECK(!dax_entry_is_zero(e) && !dax_entry_is_empty(e));
 	CHECK_EQ(dax_entry_block(e), th_fs_block_of(&env.fs, 5));
 	CHECK(th_entry_dirty(&env.f, 5));
@@ -388,7 +347,7 @@ static void test_private(void)
 
 	store(&env, a, 7, 3, th_stamp(7, 1));
 	store(&env, a, 7, 4, th_stamp(7, 2));
-	allocs = cnt(&env.fs.allocs);
+	allocs = th_cnt(&env.fs.allocs);
 
 	/* A private read maps the file's block, read-only. */
 	CHECK_EQ(load(&env, p, 7, 3), th_stamp(7, 1));
@@ -406,7 +365,7 @@ static void test_private(void)
 	CHECK_EQ(dax_read(&env.f, &v, sizeof(v), 7 * DAX_PAGE_SIZE + 3 * 8),
 		 (ssize_t)sizeof(v));
 	CHECK_EQ(v, th_stamp(7, 1));
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	/* Later shared stores do not reach the private copy. */
 	store(&env, a, 7, 4, th_stamp(7, 3));
 	CHECK_EQ(load(&env, p, 7, 4), th_stamp(7, 2));
@@ -417,7 +376,7 @@ static void test_private(void)
 	CHECK_EQ(load(&env, p, 9, 0), th_stamp(9, 1));
 	CHECK_EQ(load(&env, p, 9, 1), 0);
 	CHECK_EQ(th_fs_block_of(&env.fs, 9), TH_HOLE);
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	CHECK_EQ(load(&env, a, 9, 0), 0);
 	CHECK_EQ(a->ptes[9].kind, TH_ZERO);
 
@@ -427,8 +386,8 @@ static void test_private(void)
 	store(&env, p, 12, 2, th_stamp(12, 1));
 	CHECK_EQ(p->ptes[12].kind, TH_PRIVATE);
 	CHECK_EQ(th_fs_block_of(&env.fs, 12), TH_HOLE);
-	CHECK(dax_entry_is_zero(peek(&env, 12)));
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
+	CHECK(dax_entry_is_zero(th_peek(&env, 12)));
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, cow), 3);
 	CHECK(!th_entry_dirty(&env.f, 9));
 	CHECK(!th_entry_dirty(&env.f, 12));
@@ -466,7 +425,7 @@ static void test_eof(void)
 	CHECK(!th_entry_present(&env.f, 11));
 	CHECK(!th_entry_present(&env.f, 12));
 	CHECK(!th_entry_present(&env.f, 40));
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	env_teardown(&env);
 }
 
@@ -487,7 +446,7 @@ static void test_enospc(void)
 	CHECK_EQ(fault(&env, a, 3, true), DAX_FAULT_SIGBUS);
 	CHECK_EQ(a->ptes[3].kind, TH_NONE);
 	CHECK(!th_entry_present(&env.f, 3));
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 0);
 
 	/* Over a zero page: the zero page stays, read-only, entry clean. */
@@ -495,10 +454,10 @@ static void test_enospc(void)
 	CHECK_EQ(th_access(&env, a, 4, 0, true, &v), DAX_FAULT_SIGBUS);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
 	CHECK(!a->ptes[4].writable);
-	e = peek(&env, 4);
+	e = th_peek(&env, 4);
 	CHECK(dax_entry_is_zero(e) && !dax_entry_locked(e));
 	CHECK(!th_entry_dirty(&env.f, 4));
-	check_entries_settled(&env);
+	th_check_entries_settled(&env);
 	th_check_quiescent(&env);
 
 	/* Give the blocks back: both writes work. */
@@ -508,16 +467,16 @@ static void test_enospc(void)
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 
 	/* Fill the device, fail, free one block by punching, succeed. */
-	for (uint64_t p = 10; cnt(&env.fs.allocs) < 8; p++)
+	for (uint64_t p = 10; th_cnt(&env.fs.allocs) < 8; p++)
 		store(&env, a, p, 0, th_stamp(p, 1));
-	allocs = cnt(&env.fs.allocs);
+	allocs = th_cnt(&env.fs.allocs);
 	v = th_stamp(30, 1);
 	CHECK_EQ(th_access(&env, a, 30, 0, true, &v), DAX_FAULT_SIGBUS);
 	CHECK(!th_entry_present(&env.f, 30));
 	CHECK_EQ(dax_punch_hole(&env.f, 3 * DAX_PAGE_SIZE, DAX_PAGE_SIZE), 0);
-	CHECK_EQ(cnt(&env.fs.frees), 1);
+	CHECK_EQ(th_cnt(&env.fs.frees), 1);
 	store(&env, a, 30, 0, th_stamp(30, 1));
-	CHECK_EQ(cnt(&env.fs.allocs), allocs + 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs + 1);
 	CHECK_EQ(load(&env, a, 30, 0), th_stamp(30, 1));
 	CHECK_EQ(load(&env, a, 3, 0), 0);
 	env_teardown(&env);
@@ -546,8 +505,8 @@ static void test_enomem(void)
 	CHECK_EQ(fault(&env, a, 1500, true), DAX_FAULT_OOM);
 	dax_idx_fail_alloc_after(-1);
 	/* The entry is locked before the filesystem is asked. */
-	CHECK_EQ(cnt(&env.fs.iomaps), 0);
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.iomaps), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 0);
 	CHECK_EQ(env.f.m.idx.nr_nodes, 0);
 	CHECK_EQ(a->ptes[1000].kind, TH_NONE);
@@ -582,13 +541,13 @@ static void test_iomap_error(void)
 	atomic_store(&env.fs.fail_next_iomap, 1);
 	CHECK_EQ(fault(&env, a, 6, false), DAX_FAULT_SIGBUS);
 	CHECK(!th_entry_present(&env.f, 6));
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 
 	/* Over a zero page: the ZERO entry stays, unlocked, still mapped. */
 	CHECK_EQ(load(&env, a, 7, 0), 0);
 	atomic_store(&env.fs.fail_next_iomap, 1);
 	CHECK_EQ(th_access(&env, a, 7, 0, true, &v), DAX_FAULT_SIGBUS);
-	e = peek(&env, 7);
+	e = th_peek(&env, 7);
 	CHECK(dax_entry_is_zero(e) && !dax_entry_locked(e));
 	CHECK_EQ(a->ptes[7].kind, TH_ZERO);
 	CHECK(!a->ptes[7].writable);
@@ -598,10 +557,10 @@ static void test_iomap_error(void)
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	atomic_store(&env.fs.fail_next_iomap, 1);
 	CHECK_EQ(fault(&env, a, 8, true), DAX_FAULT_SIGBUS);
-	e = peek(&env, 8);
+	e = th_peek(&env, 8);
 	CHECK(e && !dax_entry_locked(e));
 	CHECK(!a->ptes[8].writable);
-	check_entries_settled(&env);
+	th_check_entries_settled(&env);
 
 	/* Nothing stuck: the same faults now succeed. */
 	v = th_stamp(6, 1);
@@ -611,7 +570,7 @@ static void test_iomap_error(void)
 	CHECK_EQ(load(&env, a, 8, 0), th_stamp(8, 1));
 	CHECK_EQ(load(&env, a, 6, 0), th_stamp(6, 1));
 	CHECK_EQ(load(&env, a, 7, 0), th_stamp(7, 1));
-	CHECK_EQ(cnt(&env.fs.allocs), 3);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 3);
 	env_teardown(&env);
 }
 
@@ -630,7 +589,7 @@ static void test_mkwrite(void)
 
 	store(&env, a, 3, 0, th_stamp(3, 1));
 	CHECK_EQ(load(&env, b, 3, 0), th_stamp(3, 1));
-	allocs = cnt(&env.fs.allocs);
+	allocs = th_cnt(&env.fs.allocs);
 	CHECK(a->ptes[3].writable);
 
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
@@ -648,7 +607,7 @@ static void test_mkwrite(void)
 	CHECK(th_entry_dirty(&env.f, 3));
 	CHECK(a->ptes[3].writable);
 	CHECK(!b->ptes[3].writable);
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 1);
 	CHECK_EQ(load(&env, b, 3, 0), th_stamp(3, 2));
 
@@ -720,7 +679,7 @@ static void test_rw(void)
 	fill(in, 5000, 1);
 	CHECK_EQ(dax_write(&env.f, in, 5000, 100), 5000);
 	CHECK_EQ(atomic_load(&env.fs.size), 5100);
-	CHECK_EQ(cnt(&env.fs.allocs), 2);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 	memset(out, 0xff, sizeof(out));
 	CHECK_EQ(dax_read(&env.f, out, sizeof(out), 0), 5100);
 	CHECK(all_zero(out, 100));
@@ -735,7 +694,7 @@ static void test_rw(void)
 	CHECK_EQ(dax_read(&env.f, out, 12, 4089), 12);
 	CHECK(memcmp(out + 1, in, 10) == 0);
 	CHECK_EQ(atomic_load(&env.fs.size), 5100);
-	CHECK_EQ(cnt(&env.fs.allocs), 2);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 
 	/* A store through a mapping beyond EOF, inside the last page. */
 	store(&env, a, 1, 300, th_stamp(1, 1));

@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PAGES 1024 /* two 2 MiB extents */
 #define NR_READERS 3
@@ -109,18 +110,7 @@ static void job_run(struct job *j, void *(*fn)(void *))
 /* Join @j, failing (not hanging) if it does not finish in 10 seconds. */
 static void job_join(struct job *j, const char *what)
 {
-	double end = t_now() + 10;
-
-	while (!atomic_load(&j->done)) {
-		if (t_now() > end) {
-			fprintf(stderr, "%s: thread never finished (lost "
-					"wake-up?)\n",
-				what);
-			exit(T_FAIL);
-		}
-		usleep(100);
-	}
-	pthread_join(j->thread, NULL);
+	th_join_within(j->thread, &j->done, what);
 }
 
 /* ---- data ---- */
@@ -190,12 +180,7 @@ static int check_written(struct th_env *env, uint64_t first, uint64_t nr,
 /* An env with @nr_regions shared regions over NR_PAGES, the file full. */
 static void env_setup(struct th_env *env, const bool *huge, int nr_regions)
 {
-	REQUIRE(th_env_init(env, NR_PAGES, NR_PAGES) == 0);
-	env->fs.pmd_alloc = true;
-	for (int i = 0; i < nr_regions; i++)
-		REQUIRE(th_region_add(env, true, false, huge[i]));
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
-	env->f.hook = hook;
+	th_env_setup_shared(env, NR_PAGES, huge, nr_regions, hook);
 }
 
 /* ---- part 1: the read fault holds the hole, the write waits ---- */

@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PAGES 1024
 
@@ -50,12 +51,7 @@
 static void env_setup(struct th_env *env, struct shadow_dev *sd,
 		      const bool *huge, int nr_regions)
 {
-	REQUIRE(th_env_init(env, NR_PAGES, NR_PAGES) == 0);
-	env->fs.pmd_alloc = true;
-	for (int i = 0; i < nr_regions; i++)
-		REQUIRE(th_region_add(env, true, false, huge[i]));
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
-	env->f.hook = hook;
+	th_env_setup_shared(env, NR_PAGES, huge, nr_regions, hook);
 	shadow_dev_attach(sd, env, NR_PAGES);
 }
 

@@ -40,6 +40,7 @@
 #include <stdatomic.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PAGES 1024 /* two PMD entries */
 
@@ -51,13 +52,11 @@
 static void env_setup(struct th_env *env, struct shadow_dev *sd,
 		      struct th_region **a, struct th_region **b)
 {
-	REQUIRE(th_env_init(env, NR_PAGES, NR_PAGES) == 0);
-	env->fs.pmd_alloc = true;
-	*a = th_region_add(env, true, false, true);
-	*b = th_region_add(env, true, false, false);
-	REQUIRE(*a && *b);
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
-	env->f.hook = hook;
+	static const bool huge[] = {true, false};
+
+	th_env_setup_shared(env, NR_PAGES, huge, 2, hook);
+	*a = &env->vm.regions[0];
+	*b = &env->vm.regions[1];
 	shadow_dev_attach(sd, env, NR_PAGES);
 }
 
@@ -101,18 +100,6 @@ static bool a_is_pmd(struct th_env *env, struct th_region *a)
 		    a->ptes[p].block != b + p)
 			return false;
 	return true;
-}
-
-/* The entry covering @index now (0 if none), as a lock-free peek. */
-static dax_entry_t peek(struct th_env *env, uint64_t index)
-{
-	DAX_CURSOR(cur, index, &env->f.m.idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
 }
 
 static int nr_not_durable(struct th_env *env, struct shadow_dev *sd)
@@ -467,8 +454,8 @@ static void part4_random(struct t_rng *rng)
 	CHECK_EQ(bad, 0);
 	/* Nothing split the 2 MiB mappings or the entries. */
 	CHECK(a_is_pmd(&env, a));
-	CHECK(dax_entry_is_pmd(peek(&env, 0)));
-	CHECK(dax_entry_is_pmd(peek(&env, 700)));
+	CHECK(dax_entry_is_pmd(th_peek(&env, 0)));
+	CHECK(dax_entry_is_pmd(th_peek(&env, 700)));
 
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK_EQ(nr_not_durable(&env, &sd), 0);

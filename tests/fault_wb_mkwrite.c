@@ -203,10 +203,26 @@ static void part1_engine(enum dax_hook_point at, int other)
 
 /* ---- part 2: the bug orders, by hand ---- */
 
+/*
+ * The start of a part 2 (@part names it): one 4 KiB region, page @p
+ * stored (stamp 1), the harness's violations counted so far returned.
+ */
+static int part2_start(const char *part, struct th_env *env,
+		       struct shadow_dev *sd, uint64_t p)
+{
+	static const bool huge[1] = { false };
+
+	printf("part %s: INVARIANT VIOLATION lines below are expected\n",
+	       part);
+	fflush(stdout);
+	env_setup(env, sd, huge, 1);
+	store(env, &env->vm.regions[0], p, th_stamp(p, 1));
+	return th_violations();
+}
+
 /* 2a: flush, clear DIRTY, (store), write-protect. */
 static void part2a_clear_before_protect(void)
 {
-	const bool huge[1] = { false };
 	const uint64_t p = 12;
 	DAX_CURSOR(cur, p, NULL, 0);
 	struct shadow_dev sd;
@@ -216,13 +232,9 @@ static void part2a_clear_before_protect(void)
 	dax_entry_t e;
 	int before;
 
-	printf("part 2a: INVARIANT VIOLATION lines below are expected\n");
-	fflush(stdout);
-	env_setup(&env, &sd, huge, 1);
+	before = part2_start("2a", &env, &sd, p);
 	r = &env.vm.regions[0];
 	cur.idx = &env.f.m.idx;
-	store(&env, r, p, th_stamp(p, 1));
-	before = th_violations();
 
 	REQUIRE(dax_entry_grab(&env.f.m, &cur, DAX_GRAB_EXISTING, &e) == 0);
 	sdev_ops.flush(&sd, dax_entry_block(e), 1);
@@ -249,7 +261,6 @@ static void part2a_clear_before_protect(void)
 /* 2b: an mkwrite that does not take the entry lock. */
 static void part2b_unlocked_mkwrite(void)
 {
-	const bool huge[1] = { false };
 	const uint64_t p = 13;
 	DAX_CURSOR(cur, p, NULL, 0);
 	struct shadow_dev sd;
@@ -258,13 +269,9 @@ static void part2b_unlocked_mkwrite(void)
 	struct job wb = { 0 };
 	int before;
 
-	printf("part 2b: INVARIANT VIOLATION lines below are expected\n");
-	fflush(stdout);
-	env_setup(&env, &sd, huge, 1);
+	before = part2_start("2b", &env, &sd, p);
 	r = &env.vm.regions[0];
 	cur.idx = &env.f.m.idx;
-	store(&env, r, p, th_stamp(p, 1));
-	before = th_violations();
 
 	wb.env = &env;
 	wb.writeback = true;

@@ -55,12 +55,6 @@ static void env_setup(struct th_env *env, struct shadow_dev *sd,
 	shadow_dev_attach(sd, env, NR_PAGES);
 }
 
-static void env_teardown(struct th_env *env, struct shadow_dev *sd)
-{
-	th_env_destroy(env);
-	shadow_dev_free(sd);
-}
-
 static void store(struct th_env *env, struct th_region *r, uint64_t index,
 		  uint64_t v)
 {
@@ -198,7 +192,7 @@ static void part1_engine(enum dax_hook_point at, int other)
 	       other == 0   ? "the same region (mkwrite)"
 	       : other == 1 ? "a read-only region (mkwrite)"
 			    : "an unmapped region (write fault)");
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 2: the bug orders, by hand ---- */
@@ -255,7 +249,7 @@ static void part2a_clear_before_protect(void)
 	printf("part 2a: clearing DIRTY before write-protecting lost a store: "
 	       "page clean, not durable, skipped by writeback\n");
 	atomic_store(&th_violation_count, before);
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* 2b: an mkwrite that does not take the entry lock. */
@@ -297,22 +291,13 @@ static void part2b_unlocked_mkwrite(void)
 	printf("part 2b: mkwrite without the entry lock: writeback cleared "
 	       "its DIRTY, page writable and not durable\n");
 	atomic_store(&th_violation_count, before);
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 3: random ---- */
 
 #define NR_WRITERS 3
 #define WINDOW 24 /* pages in each of the two windows the writers use */
-
-struct racer {
-	pthread_t thread;
-	struct th_env *env;
-	uint64_t seed;
-	long ops;
-	atomic_bool *stop;
-	unsigned long bad;
-};
 
 static uint64_t window_page(struct t_rng *rng)
 {
@@ -323,7 +308,7 @@ static uint64_t window_page(struct t_rng *rng)
 
 static void *writer(void *arg)
 {
-	struct racer *x = arg;
+	struct wb_racer *x = arg;
 	struct th_env *env = x->env;
 
 	t_rng_init(&my_rng, x->seed);
@@ -345,7 +330,7 @@ static void *writer(void *arg)
 
 static void *flusher(void *arg)
 {
-	struct racer *x = arg;
+	struct wb_racer *x = arg;
 
 	t_rng_init(&my_rng, x->seed);
 	my_jitter = true;
@@ -362,21 +347,6 @@ static void *flusher(void *arg)
 	return NULL;
 }
 
-/* Every page written after its last flush is DIRTY. Return: failures. */
-static int check_dirty_invariant(struct th_env *env, struct shadow_dev *sd)
-{
-	int bad = 0;
-
-	for (uint64_t p = 0; p < NR_PAGES; p++)
-		if (not_durable(env, sd, p) && !th_entry_dirty(&env->f, p)) {
-			if (bad++ < 5)
-				fprintf(stderr, "page %llu written after its "
-						"flush, entry clean\n",
-					(unsigned long long)p);
-		}
-	return bad;
-}
-
 static void part3_random(struct t_rng *rng)
 {
 	const bool huge[3] = { false, false, true };
@@ -387,30 +357,10 @@ static void part3_random(struct t_rng *rng)
 
 	env_setup(&env, &sd, huge, 3);
 	for (int round = 0; round < rounds && !bad; round++) {
-		struct racer w[NR_WRITERS], fl = { 0 };
-		atomic_bool stop = false;
-
-		fl.env = &env;
-		fl.seed = t_rand(rng);
-		fl.stop = &stop;
-		REQUIRE(pthread_create(&fl.thread, NULL, flusher, &fl) == 0);
-		for (int i = 0; i < NR_WRITERS; i++) {
-			memset(&w[i], 0, sizeof(w[i]));
-			w[i].env = &env;
-			w[i].seed = t_rand(rng);
-			w[i].ops = t_long ? 20000 : 2000;
-			REQUIRE(pthread_create(&w[i].thread, NULL, writer,
-					       &w[i]) == 0);
-		}
-		for (int i = 0; i < NR_WRITERS; i++) {
-			pthread_join(w[i].thread, NULL);
-			bad += (int)w[i].bad;
-		}
-		atomic_store(&stop, true);
-		pthread_join(fl.thread, NULL);
-		wbs += (unsigned long)fl.ops;
-
-		bad += check_dirty_invariant(&env, &sd);
+		bad += wb_race_round(&env, rng, NR_WRITERS,
+				     t_long ? 20000 : 2000, writer, flusher,
+				     &wbs);
+		bad += shadow_dirty_check(&env, &sd, NR_PAGES);
 		th_check_quiescent(&env);
 		bad += th_violations();
 	}
@@ -440,7 +390,7 @@ static void part3_random(struct t_rng *rng)
 	       DAX_FAULT_STAT(&env.f, mkwrite),
 	       DAX_FAULT_STAT(&env.f, pmd),
 	       atomic_load(&env.f.m.stats.waits));
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 int main(int argc, char **argv)

@@ -60,12 +60,6 @@ static void env_setup(struct th_env *env, struct shadow_dev *sd,
 	shadow_dev_attach(sd, env, NR_PAGES);
 }
 
-static void env_teardown(struct th_env *env, struct shadow_dev *sd)
-{
-	th_env_destroy(env);
-	shadow_dev_free(sd);
-}
-
 static void store(struct th_env *env, struct th_region *r, uint64_t index,
 		  uint64_t v)
 {
@@ -219,7 +213,7 @@ static void part1_steps(void)
 	CHECK_EQ(atomic_load(&env.fs.flushes),
 		 ARRAY_SIZE(ranges) * DAX_PMD_NR);
 	CHECK_EQ(th_violations(), 0);
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 2: writeback of one 4 KiB piece, by hand ---- */
@@ -263,7 +257,7 @@ static void part2_piecewise(void)
 	       "through A and B (%d violations)\n",
 	       th_violations() - before);
 	atomic_store(&th_violation_count, before);
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 3: stores through both regions against a writeback ---- */
@@ -344,31 +338,23 @@ static void part3_forced(void)
 	CHECK_EQ(th_violations(), 0);
 	printf("part 3: stores through A (PMD) and B (4 KiB) slept on the "
 	       "entry writeback held, then re-dirtied it\n");
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 4: random ---- */
 
 #define NR_WRITERS 3
 
-struct racer {
-	pthread_t thread;
-	struct th_env *env;
-	struct th_region *a, *b;
-	uint64_t seed;
-	long ops;
-	atomic_bool *stop;
-	unsigned long bad;
-};
-
 static void *writer(void *arg)
 {
-	struct racer *x = arg;
+	struct wb_racer *x = arg;
 
 	t_rng_init(&my_rng, x->seed);
 	my_jitter = true;
 	for (long n = 1; n <= x->ops; n++) {
-		struct th_region *r = t_rand_below(&my_rng, 2) ? x->a : x->b;
+		/* Region A or B (env_setup's first and second). */
+		struct th_region *r =
+			&x->env->vm.regions[t_rand_below(&my_rng, 2) ? 0 : 1];
 		uint64_t p = t_rand_below(&my_rng, NR_PAGES);
 		uint64_t v = th_stamp(p, (uint64_t)n);
 		unsigned int w = (unsigned int)t_rand_below(&my_rng, 512);
@@ -383,7 +369,7 @@ static void *writer(void *arg)
 
 static void *flusher(void *arg)
 {
-	struct racer *x = arg;
+	struct wb_racer *x = arg;
 
 	t_rng_init(&my_rng, x->seed);
 	my_jitter = true;
@@ -414,40 +400,10 @@ static void part4_random(struct t_rng *rng)
 	store(&env, a, 512, th_stamp(512, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 2);
 	for (int round = 0; round < rounds && !bad; round++) {
-		struct racer w[NR_WRITERS], fl = { 0 };
-		atomic_bool stop = false;
-
-		fl.env = &env;
-		fl.seed = t_rand(rng);
-		fl.stop = &stop;
-		REQUIRE(pthread_create(&fl.thread, NULL, flusher, &fl) == 0);
-		for (int i = 0; i < NR_WRITERS; i++) {
-			memset(&w[i], 0, sizeof(w[i]));
-			w[i].env = &env;
-			w[i].a = a;
-			w[i].b = b;
-			w[i].seed = t_rand(rng);
-			w[i].ops = t_long ? 20000 : 2000;
-			REQUIRE(pthread_create(&w[i].thread, NULL, writer,
-					       &w[i]) == 0);
-		}
-		for (int i = 0; i < NR_WRITERS; i++) {
-			pthread_join(w[i].thread, NULL);
-			bad += (int)w[i].bad;
-		}
-		atomic_store(&stop, true);
-		pthread_join(fl.thread, NULL);
-		wbs += (unsigned long)fl.ops;
-
-		for (uint64_t p = 0; p < NR_PAGES; p++)
-			if (not_durable(&env, &sd, p) &&
-			    !th_entry_dirty(&env.f, p)) {
-				if (bad++ < 5)
-					fprintf(stderr, "page %llu written "
-							"after its flush, "
-							"entry clean\n",
-						(unsigned long long)p);
-			}
+		bad += wb_race_round(&env, rng, NR_WRITERS,
+				     t_long ? 20000 : 2000, writer, flusher,
+				     &wbs);
+		bad += shadow_dirty_check(&env, &sd, NR_PAGES);
 		th_check_quiescent(&env);
 		bad += th_violations();
 	}
@@ -469,7 +425,7 @@ static void part4_random(struct t_rng *rng)
 	       rounds, wbs, DAX_FAULT_STAT(&env.f, writeback),
 	       DAX_FAULT_STAT(&env.f, mkwrite),
 	       atomic_load(&env.f.m.stats.waits));
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 int main(int argc, char **argv)

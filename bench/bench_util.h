@@ -2,8 +2,8 @@
 /*
  * bench_util.h - the helpers every benchmark uses (lockbench, faultbench,
  * mmapbench): clocks, the median and the minimum of a set of runs, the
- * options they share (-o FILE, -h), and the start gate and counting of a
- * timed throughput run. Static inline: each benchmark is one program.
+ * option loop (-o FILE, -h and their own), and the start gate and
+ * counting of a timed throughput run. Static inline: each benchmark is one program.
  *
  * @v is an array of @n run results (n >= 1). @g is a throughput run's
  * gate, shared by the main thread and its workers; @c is what one
@@ -71,41 +71,47 @@ static inline double min_of(const double *v, unsigned int n)
 }
 
 /*
- * The options every benchmark shares, for its getopt() loop: -o FILE
- * (into *@json) and -h; any other @opt is a usage error. The caller
- * handles its own options first.
+ * The getopt() loop of a benchmark's main(): its own option letters
+ * @opts (getopt syntax) go to @opt(letter, optarg, @arg), which returns
+ * false for a bad one; -o FILE (into *@json) and -h every benchmark
+ * takes; no operands.
  *
- * Return: -1 to go on parsing, else the status main() returns (0 after
- * -h, 2 after a usage error).
+ * Return: -1 to go on, else the status main() returns (0 after -h, 2
+ * after a usage error, @usage printed to stderr).
  */
-static inline int bench_opt(int opt, const char **json,
-			    void (*usage)(FILE *))
+static inline int
+bench_args(int argc, char **argv, const char *opts,
+	   bool (*opt)(int letter, const char *val, void *arg), void *arg,
+	   const char **json, void (*usage)(FILE *))
 {
-	switch (opt) {
-	case 'o':
-		*json = optarg;
-		return -1;
-	case 'h':
-		usage(stdout);
-		return 0;
-	default:
+	char optstring[32];
+	int c;
+
+	if (strlen(opts) + sizeof("o:h") > sizeof(optstring)) {
 		usage(stderr);
 		return 2;
 	}
-}
-
-/*
- * After the getopt() loop: no operands are taken.
- *
- * Return: -1 to go on, or 2 (usage printed to stderr) for main() to
- * return.
- */
-static inline int bench_no_operands(int argc, void (*usage)(FILE *))
-{
-	if (optind == argc)
-		return -1;
-	usage(stderr);
-	return 2;
+	snprintf(optstring, sizeof(optstring), "%so:h", opts);
+	while ((c = getopt(argc, argv, optstring)) != -1) {
+		switch (c) {
+		case 'o':
+			*json = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			if (c != '?' && opt(c, optarg, arg))
+				break;
+			usage(stderr);
+			return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	return -1;
 }
 
 /* What one throughput run (or the best of several) gave. */
@@ -135,9 +141,8 @@ struct tput_count {
  * counting into @c. Anything the worker must not time (pinning, RCU
  * registration) comes before.
  */
-static inline void tput_worker_run(struct tput_gate *g,
-				   void (*batch)(void *), void *arg,
-				   unsigned int per_batch,
+static inline void tput_worker_run(struct tput_gate *g, void (*batch)(void *),
+				   void *arg, unsigned int per_batch,
 				   struct tput_count *c)
 {
 	uint64_t ops = 0, t0, c0;

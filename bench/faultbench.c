@@ -806,6 +806,25 @@ static void usage(FILE *f)
 		   "  -o FILE  also write the figures as JSON to FILE\n");
 }
 
+/* -q: the quick run (a smoke test). */
+static bool opt_quick(int letter, const char *val, void *arg)
+{
+	struct config *cfg = arg;
+
+	(void)val;
+	if (letter != 'q')
+		return false;
+	cfg->quick = true;
+	cfg->big_pages = 1u << 15;
+	cfg->scratch_pages = 1u << 14;
+	cfg->alloc_nr = 1u << 12;
+	cfg->iters = 50000;
+	cfg->runs = 7;
+	cfg->tput_runs = 3;
+	cfg->tput_ms = 20;
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg = {
@@ -820,27 +839,9 @@ int main(int argc, char **argv)
 	};
 	struct results r = {0};
 	struct bench_env env;
-	int opt, ret;
+	int ret;
 
-	while ((opt = getopt(argc, argv, "qo:h")) != -1) {
-		switch (opt) {
-		case 'q':
-			cfg.quick = true;
-			cfg.big_pages = 1u << 15;
-			cfg.scratch_pages = 1u << 14;
-			cfg.alloc_nr = 1u << 12;
-			cfg.iters = 50000;
-			cfg.runs = 7;
-			cfg.tput_runs = 3;
-			cfg.tput_ms = 20;
-			break;
-		default:
-			ret = bench_opt(opt, &cfg.json, usage);
-			if (ret >= 0)
-				return ret;
-		}
-	}
-	ret = bench_no_operands(argc, usage);
+	ret = bench_args(argc, argv, "q", opt_quick, &cfg, &cfg.json, usage);
 	if (ret >= 0)
 		return ret;
 

@@ -504,6 +504,21 @@ static void usage(FILE *f)
 		   "  -o FILE  also write the figures as JSON to FILE\n");
 }
 
+/* -q: the quick run (a smoke test). */
+static bool opt_quick(int letter, const char *val, void *arg)
+{
+	struct config *cfg = arg;
+
+	(void)val;
+	if (letter != 'q')
+		return false;
+	cfg->quick = true;
+	cfg->iters = 200000;
+	cfg->runs = 3;
+	cfg->tput_ms = 60;
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg = {
@@ -515,23 +530,9 @@ int main(int argc, char **argv)
 	};
 	struct results r = {0};
 	struct dax_mapping m, pm;
-	int opt, err;
+	int err;
 
-	while ((opt = getopt(argc, argv, "qo:h")) != -1) {
-		switch (opt) {
-		case 'q':
-			cfg.quick = true;
-			cfg.iters = 200000;
-			cfg.runs = 3;
-			cfg.tput_ms = 60;
-			break;
-		default:
-			err = bench_opt(opt, &cfg.json, usage);
-			if (err >= 0)
-				return err;
-		}
-	}
-	err = bench_no_operands(argc, usage);
+	err = bench_args(argc, argv, "q", opt_quick, &cfg, &cfg.json, usage);
 	if (err >= 0)
 		return err;
 

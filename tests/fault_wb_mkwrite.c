@@ -375,15 +375,7 @@ static void part3_random(struct t_rng *rng)
 		CHECK(th_entry_dirty(&env.f, p));
 	}
 	/* A last writeback: all durable, clean, write-protected. */
-	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
-	for (uint64_t p = 0; p < NR_PAGES; p++) {
-		CHECK(!not_durable(&env, &sd, p));
-		CHECK(!th_entry_dirty(&env.f, p));
-		for (int r = 0; r < env.vm.nr_regions; r++)
-			CHECK(!env.vm.regions[r].ptes[p].writable);
-	}
-	th_check_quiescent(&env);
-	CHECK_EQ(th_violations(), 0);
+	shadow_final_writeback(&env, &sd, NR_PAGES);
 	printf("part 3: %d rounds, %lu writebacks, %lu entries written back, "
 	       "%lu mkwrites, %lu PMD faults, %lu waits\n",
 	       rounds, wbs, DAX_FAULT_STAT(&env.f, writeback),

@@ -11,7 +11,9 @@
  *
  * Also the random part both tests end with: writer threads and a
  * flusher racing over the file (wb_race_round), then the check that
- * every page written after its flush is DIRTY (shadow_dirty_check).
+ * every page written after its flush is DIRTY (shadow_dirty_check), and
+ * a last writeback that leaves all durable and clean
+ * (shadow_final_writeback).
  */
 #ifndef UDAX_TEST_SHADOW_DEV_H
 #define UDAX_TEST_SHADOW_DEV_H
@@ -104,6 +106,25 @@ static int shadow_dirty_check(struct th_env *env, struct shadow_dev *sd,
 					(unsigned long long)p);
 		}
 	return bad;
+}
+
+/*
+ * A last writeback of the first @nr_pages: it succeeds and leaves every
+ * page durable, its entry clean and no region mapping it writable; the
+ * harness quiescent, with no violation.
+ */
+static void shadow_final_writeback(struct th_env *env, struct shadow_dev *sd,
+				   uint64_t nr_pages)
+{
+	CHECK_EQ(dax_writeback(&env->f, 0, nr_pages - 1), 0);
+	for (uint64_t p = 0; p < nr_pages; p++) {
+		CHECK(!not_durable(env, sd, p));
+		CHECK(!th_entry_dirty(&env->f, p));
+		for (int r = 0; r < env->vm.nr_regions; r++)
+			CHECK(!env->vm.regions[r].ptes[p].writable);
+	}
+	th_check_quiescent(env);
+	CHECK_EQ(th_violations(), 0);
 }
 
 /* A thread of wb_race_round(): a writer or the flusher. */

@@ -84,21 +84,6 @@ static int fault(struct th_env *env, struct th_region *r, uint64_t index,
 	return dax_pte_fault(&env->f, &vmf);
 }
 
-static uint64_t load(struct th_env *env, struct th_region *r, uint64_t index,
-		     unsigned int word)
-{
-	uint64_t v = 0xdeadULL;
-
-	CHECK_EQ(th_access(env, r, index, word, false, &v), 0);
-	return v;
-}
-
-static void store(struct th_env *env, struct th_region *r, uint64_t index,
-		  unsigned int word, uint64_t v)
-{
-	CHECK_EQ(th_access(env, r, index, word, true, &v), 0);
-}
-
 /* ---- holes ---- */
 
 static void test_hole_read(void)
@@ -111,7 +96,7 @@ static void test_hole_read(void)
 	env_setup(&env, 16, NR_PAGES * DAX_PAGE_SIZE);
 	a = th_region_add(&env, true, false, false);
 
-	CHECK_EQ(load(&env, a, 3, 7), 0);
+	CHECK_EQ(th_load(&env, a, 3, 7), 0);
 	CHECK_EQ(a->ptes[3].kind, TH_ZERO);
 	CHECK(!a->ptes[3].writable);
 	e = th_peek(&env, 3);
@@ -161,7 +146,7 @@ static void test_many_holes(void)
 	atomic_store(&env.fs.size, nr * DAX_PAGE_SIZE);
 	a = th_region_add(&env, true, false, false);
 	/* Warm up (per-thread RCU state and the like). */
-	CHECK_EQ(load(&env, a, 0, 0), 0);
+	CHECK_EQ(th_load(&env, a, 0, 0), 0);
 	/* What one node costs this allocator (sanitizers round up). */
 	bytes0 = heap_bytes();
 	probe = calloc(1, sizeof(struct dax_idx_node));
@@ -173,7 +158,7 @@ static void test_many_holes(void)
 	nodes0 = env.f.m.idx.nr_nodes;
 	bytes0 = heap_bytes();
 	for (uint64_t p = 1; p < nr; p++)
-		if (load(&env, a, p, (unsigned int)(p % 512)) != 0)
+		if (th_load(&env, a, p, (unsigned int)(p % 512)) != 0)
 			CHECK(!"hole read non-zero");
 	bytes1 = heap_bytes();
 	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
@@ -208,7 +193,7 @@ static void test_write(void)
 	a = th_region_add(&env, true, false, false);
 	b = th_region_add(&env, true, false, false);
 
-	store(&env, a, 10, 5, th_stamp(10, 1));
+	th_store(&env, a, 10, 5, th_stamp(10, 1));
 	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	blk = th_fs_block_of(&env.fs, 10);
 	REQUIRE(blk != TH_HOLE);
@@ -222,9 +207,9 @@ static void test_write(void)
 	CHECK(th_entry_dirty(&env.f, 10));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 1);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 0);
-	CHECK_EQ(load(&env, a, 10, 5), th_stamp(10, 1));
+	CHECK_EQ(th_load(&env, a, 10, 5), th_stamp(10, 1));
 	/* Freshly allocated blocks are zeroed. */
-	CHECK_EQ(load(&env, a, 10, 6), 0);
+	CHECK_EQ(th_load(&env, a, 10, 6), 0);
 
 	/* Direct: the first write fault is major, the second is not. */
 	ret = fault(&env, a, 11, true);
@@ -245,7 +230,7 @@ static void test_write(void)
 	CHECK_EQ(b->ptes[10].kind, TH_BLOCK);
 	CHECK_EQ(b->ptes[10].block, blk);
 	CHECK(!b->ptes[10].writable);
-	CHECK_EQ(load(&env, b, 10, 5), th_stamp(10, 1));
+	CHECK_EQ(th_load(&env, b, 10, 5), th_stamp(10, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 2);
@@ -269,7 +254,7 @@ static void test_write_around(void)
 	CHECK_EQ(dax_allocate(&env.f, 0, 41 * DAX_PAGE_SIZE, true), 0);
 	pte0 = DAX_FAULT_STAT(&env.f, pte);
 	for (uint64_t p = 0; p <= 40; p++)
-		store(&env, a, p, 1, th_stamp(p, 1));
+		th_store(&env, a, p, 1, th_stamp(p, 1));
 	/* 0 alone, then 1-16, 17-32, 33-40 (the run ends at 40). */
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pte) - pte0, 4);
 	for (uint64_t p = 0; p <= 40; p++) {
@@ -281,13 +266,13 @@ static void test_write_around(void)
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, writeback), 41);
 	/* Random stores (not where the last span ended): one page each. */
-	store(&env, a, 5, 2, th_stamp(5, 2));
-	store(&env, a, 20, 2, th_stamp(20, 2));
+	th_store(&env, a, 5, 2, th_stamp(5, 2));
+	th_store(&env, a, 20, 2, th_stamp(20, 2));
 	CHECK(th_entry_dirty(&env.f, 5) && th_entry_dirty(&env.f, 20));
 	CHECK(!th_entry_dirty(&env.f, 6) && !th_entry_dirty(&env.f, 21));
 	CHECK(!a->ptes[6].writable && !a->ptes[21].writable);
 	for (uint64_t p = 0; p <= 40; p++)
-		CHECK_EQ(load(&env, a, p, 1), th_stamp(p, 1));
+		CHECK_EQ(th_load(&env, a, p, 1), th_stamp(p, 1));
 	env_teardown(&env);
 }
 
@@ -302,16 +287,16 @@ static void test_hole_fill(void)
 	b = th_region_add(&env, true, false, false);
 	p = th_region_add(&env, false, false, false);
 
-	CHECK_EQ(load(&env, a, 5, 0), 0);
-	CHECK_EQ(load(&env, b, 5, 0), 0);
-	CHECK_EQ(load(&env, p, 5, 0), 0);
+	CHECK_EQ(th_load(&env, a, 5, 0), 0);
+	CHECK_EQ(th_load(&env, b, 5, 0), 0);
+	CHECK_EQ(th_load(&env, p, 5, 0), 0);
 	CHECK_EQ(a->ptes[5].kind, TH_ZERO);
 	CHECK_EQ(b->ptes[5].kind, TH_ZERO);
 	CHECK_EQ(p->ptes[5].kind, TH_ZERO);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 3);
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
 
-	store(&env, a, 5, 1, th_stamp(5, 1));
+	th_store(&env, a, 5, 1, th_stamp(5, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	CHECK_EQ(a->ptes[5].kind, TH_BLOCK);
@@ -324,8 +309,8 @@ static void test_hole_fill(void)
 	CHECK_EQ(dax_entry_block(e), th_fs_block_of(&env.fs, 5));
 	CHECK(th_entry_dirty(&env.f, 5));
 	/* And they now read the data. */
-	CHECK_EQ(load(&env, b, 5, 1), th_stamp(5, 1));
-	CHECK_EQ(load(&env, p, 5, 1), th_stamp(5, 1));
+	CHECK_EQ(th_load(&env, b, 5, 1), th_stamp(5, 1));
+	CHECK_EQ(th_load(&env, p, 5, 1), th_stamp(5, 1));
 	CHECK_EQ(b->ptes[5].kind, TH_BLOCK);
 	CHECK_EQ(p->ptes[5].kind, TH_BLOCK);
 	CHECK(!p->ptes[5].writable);
@@ -345,45 +330,45 @@ static void test_private(void)
 	a = th_region_add(&env, true, false, false);
 	p = th_region_add(&env, false, false, false);
 
-	store(&env, a, 7, 3, th_stamp(7, 1));
-	store(&env, a, 7, 4, th_stamp(7, 2));
+	th_store(&env, a, 7, 3, th_stamp(7, 1));
+	th_store(&env, a, 7, 4, th_stamp(7, 2));
 	allocs = th_cnt(&env.fs.allocs);
 
 	/* A private read maps the file's block, read-only. */
-	CHECK_EQ(load(&env, p, 7, 3), th_stamp(7, 1));
+	CHECK_EQ(th_load(&env, p, 7, 3), th_stamp(7, 1));
 	CHECK_EQ(p->ptes[7].kind, TH_BLOCK);
 	CHECK(!p->ptes[7].writable);
 	/* A private store copies it. */
-	store(&env, p, 7, 3, th_stamp(7, 99));
+	th_store(&env, p, 7, 3, th_stamp(7, 99));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, cow), 1);
 	CHECK_EQ(p->ptes[7].kind, TH_PRIVATE);
 	CHECK(p->ptes[7].writable);
-	CHECK_EQ(load(&env, p, 7, 3), th_stamp(7, 99));
-	CHECK_EQ(load(&env, p, 7, 4), th_stamp(7, 2));
+	CHECK_EQ(th_load(&env, p, 7, 3), th_stamp(7, 99));
+	CHECK_EQ(th_load(&env, p, 7, 4), th_stamp(7, 2));
 	/* The file is untouched. */
-	CHECK_EQ(load(&env, a, 7, 3), th_stamp(7, 1));
+	CHECK_EQ(th_load(&env, a, 7, 3), th_stamp(7, 1));
 	CHECK_EQ(dax_read(&env.f, &v, sizeof(v), 7 * DAX_PAGE_SIZE + 3 * 8),
 		 (ssize_t)sizeof(v));
 	CHECK_EQ(v, th_stamp(7, 1));
 	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	/* Later shared stores do not reach the private copy. */
-	store(&env, a, 7, 4, th_stamp(7, 3));
-	CHECK_EQ(load(&env, p, 7, 4), th_stamp(7, 2));
+	th_store(&env, a, 7, 4, th_stamp(7, 3));
+	CHECK_EQ(th_load(&env, p, 7, 4), th_stamp(7, 2));
 
 	/* A private store over a hole: zeros, no block. */
-	store(&env, p, 9, 0, th_stamp(9, 1));
+	th_store(&env, p, 9, 0, th_stamp(9, 1));
 	CHECK_EQ(p->ptes[9].kind, TH_PRIVATE);
-	CHECK_EQ(load(&env, p, 9, 0), th_stamp(9, 1));
-	CHECK_EQ(load(&env, p, 9, 1), 0);
+	CHECK_EQ(th_load(&env, p, 9, 0), th_stamp(9, 1));
+	CHECK_EQ(th_load(&env, p, 9, 1), 0);
 	CHECK_EQ(th_fs_block_of(&env.fs, 9), TH_HOLE);
 	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
-	CHECK_EQ(load(&env, a, 9, 0), 0);
+	CHECK_EQ(th_load(&env, a, 9, 0), 0);
 	CHECK_EQ(a->ptes[9].kind, TH_ZERO);
 
 	/* Over a zero page this region mapped first: same. */
-	CHECK_EQ(load(&env, p, 12, 2), 0);
+	CHECK_EQ(th_load(&env, p, 12, 2), 0);
 	CHECK_EQ(p->ptes[12].kind, TH_ZERO);
-	store(&env, p, 12, 2, th_stamp(12, 1));
+	th_store(&env, p, 12, 2, th_stamp(12, 1));
 	CHECK_EQ(p->ptes[12].kind, TH_PRIVATE);
 	CHECK_EQ(th_fs_block_of(&env.fs, 12), TH_HOLE);
 	CHECK(dax_entry_is_zero(th_peek(&env, 12)));
@@ -408,8 +393,8 @@ static void test_eof(void)
 	env_setup(&env, 16, 10 * DAX_PAGE_SIZE + 100);
 	a = th_region_add(&env, true, false, false);
 
-	CHECK_EQ(load(&env, a, 10, 0), 0);
-	store(&env, a, 10, 500, th_stamp(10, 1));
+	CHECK_EQ(th_load(&env, a, 10, 0), 0);
+	th_store(&env, a, 10, 500, th_stamp(10, 1));
 	sigbus = DAX_FAULT_STAT(&env.f, sigbus);
 	CHECK_EQ(th_access(&env, a, 11, 0, false, &v), DAX_FAULT_SIGBUS);
 	CHECK_EQ(th_access(&env, a, 11, 0, true, &v), DAX_FAULT_SIGBUS);
@@ -450,7 +435,7 @@ static void test_enospc(void)
 	CHECK_EQ(env.f.m.idx.nr_entries, 0);
 
 	/* Over a zero page: the zero page stays, read-only, entry clean. */
-	CHECK_EQ(load(&env, a, 4, 0), 0);
+	CHECK_EQ(th_load(&env, a, 4, 0), 0);
 	CHECK_EQ(th_access(&env, a, 4, 0, true, &v), DAX_FAULT_SIGBUS);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
 	CHECK(!a->ptes[4].writable);
@@ -462,23 +447,23 @@ static void test_enospc(void)
 
 	/* Give the blocks back: both writes work. */
 	env.fs.reserve = 0;
-	store(&env, a, 3, 0, th_stamp(3, 1));
-	store(&env, a, 4, 0, th_stamp(4, 1));
+	th_store(&env, a, 3, 0, th_stamp(3, 1));
+	th_store(&env, a, 4, 0, th_stamp(4, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 
 	/* Fill the device, fail, free one block by punching, succeed. */
 	for (uint64_t p = 10; th_cnt(&env.fs.allocs) < 8; p++)
-		store(&env, a, p, 0, th_stamp(p, 1));
+		th_store(&env, a, p, 0, th_stamp(p, 1));
 	allocs = th_cnt(&env.fs.allocs);
 	v = th_stamp(30, 1);
 	CHECK_EQ(th_access(&env, a, 30, 0, true, &v), DAX_FAULT_SIGBUS);
 	CHECK(!th_entry_present(&env.f, 30));
 	CHECK_EQ(dax_punch_hole(&env.f, 3 * DAX_PAGE_SIZE, DAX_PAGE_SIZE), 0);
 	CHECK_EQ(th_cnt(&env.fs.frees), 1);
-	store(&env, a, 30, 0, th_stamp(30, 1));
+	th_store(&env, a, 30, 0, th_stamp(30, 1));
 	CHECK_EQ(th_cnt(&env.fs.allocs), allocs + 1);
-	CHECK_EQ(load(&env, a, 30, 0), th_stamp(30, 1));
-	CHECK_EQ(load(&env, a, 3, 0), 0);
+	CHECK_EQ(th_load(&env, a, 30, 0), th_stamp(30, 1));
+	CHECK_EQ(th_load(&env, a, 3, 0), 0);
 	env_teardown(&env);
 }
 
@@ -516,9 +501,9 @@ static void test_enomem(void)
 	CHECK_EQ(dax_idx_live_nodes(), live);
 
 	/* Memory is back. */
-	store(&env, a, 1000, 0, th_stamp(1000, 1));
-	CHECK_EQ(load(&env, a, 5, 0), 0);
-	CHECK_EQ(load(&env, a, 1000, 0), th_stamp(1000, 1));
+	th_store(&env, a, 1000, 0, th_stamp(1000, 1));
+	CHECK_EQ(th_load(&env, a, 5, 0), 0);
+	CHECK_EQ(th_load(&env, a, 1000, 0), th_stamp(1000, 1));
 	CHECK_EQ(env.f.m.idx.nr_entries, 2);
 	env_teardown(&env);
 }
@@ -544,7 +529,7 @@ static void test_iomap_error(void)
 	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 
 	/* Over a zero page: the ZERO entry stays, unlocked, still mapped. */
-	CHECK_EQ(load(&env, a, 7, 0), 0);
+	CHECK_EQ(th_load(&env, a, 7, 0), 0);
 	atomic_store(&env.fs.fail_next_iomap, 1);
 	CHECK_EQ(th_access(&env, a, 7, 0, true, &v), DAX_FAULT_SIGBUS);
 	e = th_peek(&env, 7);
@@ -553,7 +538,7 @@ static void test_iomap_error(void)
 	CHECK(!a->ptes[7].writable);
 
 	/* Over a block: still unlocked, mapping untouched. */
-	store(&env, a, 8, 0, th_stamp(8, 1));
+	th_store(&env, a, 8, 0, th_stamp(8, 1));
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	atomic_store(&env.fs.fail_next_iomap, 1);
 	CHECK_EQ(fault(&env, a, 8, true), DAX_FAULT_SIGBUS);
@@ -567,9 +552,9 @@ static void test_iomap_error(void)
 	CHECK_EQ(th_access(&env, a, 6, 0, true, &v), 0);
 	v = th_stamp(7, 1);
 	CHECK_EQ(th_access(&env, a, 7, 0, true, &v), 0);
-	CHECK_EQ(load(&env, a, 8, 0), th_stamp(8, 1));
-	CHECK_EQ(load(&env, a, 6, 0), th_stamp(6, 1));
-	CHECK_EQ(load(&env, a, 7, 0), th_stamp(7, 1));
+	CHECK_EQ(th_load(&env, a, 8, 0), th_stamp(8, 1));
+	CHECK_EQ(th_load(&env, a, 6, 0), th_stamp(6, 1));
+	CHECK_EQ(th_load(&env, a, 7, 0), th_stamp(7, 1));
 	CHECK_EQ(th_cnt(&env.fs.allocs), 3);
 	env_teardown(&env);
 }
@@ -587,8 +572,8 @@ static void test_mkwrite(void)
 	a = th_region_add(&env, true, false, false);
 	b = th_region_add(&env, true, false, false);
 
-	store(&env, a, 3, 0, th_stamp(3, 1));
-	CHECK_EQ(load(&env, b, 3, 0), th_stamp(3, 1));
+	th_store(&env, a, 3, 0, th_stamp(3, 1));
+	CHECK_EQ(th_load(&env, b, 3, 0), th_stamp(3, 1));
 	allocs = th_cnt(&env.fs.allocs);
 	CHECK(a->ptes[3].writable);
 
@@ -602,19 +587,19 @@ static void test_mkwrite(void)
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, writeback), 1);
 
 	mkw = DAX_FAULT_STAT(&env.f, mkwrite);
-	store(&env, a, 3, 0, th_stamp(3, 2));
+	th_store(&env, a, 3, 0, th_stamp(3, 2));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw + 1);
 	CHECK(th_entry_dirty(&env.f, 3));
 	CHECK(a->ptes[3].writable);
 	CHECK(!b->ptes[3].writable);
 	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 1);
-	CHECK_EQ(load(&env, b, 3, 0), th_stamp(3, 2));
+	CHECK_EQ(th_load(&env, b, 3, 0), th_stamp(3, 2));
 
 	/* Again through the other region. */
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK(!th_entry_dirty(&env.f, 3));
-	store(&env, b, 3, 1, th_stamp(3, 3));
+	th_store(&env, b, 3, 1, th_stamp(3, 3));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw + 2);
 	CHECK(th_entry_dirty(&env.f, 3));
 	CHECK(b->ptes[3].writable);
@@ -625,7 +610,7 @@ static void test_mkwrite(void)
 	 * page mapped by a span has, so it becomes a write fault, which
 	 * sorts out either case (here: a new, zeroed block, writable).
 	 */
-	store(&env, a, 40, 0, th_stamp(40, 1));
+	th_store(&env, a, 40, 0, th_stamp(40, 1));
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK_EQ(dax_truncate(&env.f, 40 * DAX_PAGE_SIZE), 0);
 	CHECK_EQ(dax_truncate(&env.f, NR_PAGES * DAX_PAGE_SIZE), 0);
@@ -641,10 +626,10 @@ static void test_mkwrite(void)
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw);
 	CHECK_EQ(a->ptes[40].kind, TH_BLOCK);
 	CHECK(a->ptes[40].writable);
-	CHECK_EQ(load(&env, a, 40, 0), 0);
-	store(&env, a, 40, 1, th_stamp(40, 2));
-	CHECK_EQ(load(&env, a, 40, 0), 0);
-	CHECK_EQ(load(&env, a, 40, 1), th_stamp(40, 2));
+	CHECK_EQ(th_load(&env, a, 40, 0), 0);
+	th_store(&env, a, 40, 1, th_stamp(40, 2));
+	CHECK_EQ(th_load(&env, a, 40, 0), 0);
+	CHECK_EQ(th_load(&env, a, 40, 1), th_stamp(40, 2));
 	env_teardown(&env);
 }
 
@@ -697,7 +682,7 @@ static void test_rw(void)
 	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 
 	/* A store through a mapping beyond EOF, inside the last page. */
-	store(&env, a, 1, 300, th_stamp(1, 1));
+	th_store(&env, a, 1, 300, th_stamp(1, 1));
 	/* Extending past it: the gap, old tail included, reads zeros. */
 	fill(in, 10, 9);
 	CHECK_EQ(dax_write(&env.f, in, 10, 3 * DAX_PAGE_SIZE + 10), 10);
@@ -708,7 +693,7 @@ static void test_rw(void)
 	CHECK(all_zero(out, 3 * DAX_PAGE_SIZE + 10 - 5100));
 	CHECK(memcmp(out + 3 * DAX_PAGE_SIZE + 10 - 5100, in, 10) == 0);
 	CHECK_EQ(th_fs_block_of(&env.fs, 2), TH_HOLE);
-	CHECK_EQ(load(&env, a, 1, 300), 0);
+	CHECK_EQ(th_load(&env, a, 1, 300), 0);
 
 	/* Grow by truncate: holes read zeros, writes inside keep the size. */
 	CHECK_EQ(dax_truncate(&env.f, 20 * DAX_PAGE_SIZE), 0);
@@ -724,7 +709,7 @@ static void test_rw(void)
 	CHECK(memcmp(out + 7, in, 3) == 0);
 	CHECK(all_zero(out + 10, 2));
 	/* A mapping of the page sees what write(2) put there. */
-	CHECK_EQ(load(&env, a, 12, 0), (uint64_t)in[0] << 56);
+	CHECK_EQ(th_load(&env, a, 12, 0), (uint64_t)in[0] << 56);
 	/* Whole pages at once, across three pages. */
 	fill(in, sizeof(in), 3);
 	CHECK_EQ(dax_write(&env.f, in, sizeof(in), 14 * DAX_PAGE_SIZE + 2048),

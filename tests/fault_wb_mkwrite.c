@@ -55,10 +55,11 @@ static void env_setup(struct th_env *env, struct shadow_dev *sd,
 	shadow_dev_attach(sd, env, NR_PAGES);
 }
 
+/* Store @v in word 0 of page @index through @r. */
 static void store(struct th_env *env, struct th_region *r, uint64_t index,
 		  uint64_t v)
 {
-	CHECK_EQ(th_access(env, r, index, 0, true, &v), 0);
+	th_store(env, r, index, 0, v);
 }
 
 static uint64_t dev_word(struct th_env *env, uint64_t index)

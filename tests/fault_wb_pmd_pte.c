@@ -60,18 +60,16 @@ static void env_setup(struct th_env *env, struct shadow_dev *sd,
 	shadow_dev_attach(sd, env, NR_PAGES);
 }
 
+/* Word 1 of page @index through @r, stored and loaded. */
 static void store(struct th_env *env, struct th_region *r, uint64_t index,
 		  uint64_t v)
 {
-	CHECK_EQ(th_access(env, r, index, 1, true, &v), 0);
+	th_store(env, r, index, 1, v);
 }
 
 static uint64_t load(struct th_env *env, struct th_region *r, uint64_t index)
 {
-	uint64_t v = ~0ULL;
-
-	CHECK_EQ(th_access(env, r, index, 1, false, &v), 0);
-	return v;
+	return th_load(env, r, index, 1);
 }
 
 /* How many of pages [first, first + nr) are writable in @r. */

@@ -142,8 +142,7 @@ static void test_many_holes(void)
 	size_t bytes0, bytes1, node_bytes, node_cost;
 	void *probe;
 
-	REQUIRE(th_env_init(&env, 16, nr) == 0);
-	atomic_store(&env.fs.size, nr * DAX_PAGE_SIZE);
+	th_env_setup(&env, 16, nr, nr * DAX_PAGE_SIZE);
 	a = th_region_add(&env, true, false, false);
 	/* Warm up (per-thread RCU state and the like). */
 	CHECK_EQ(th_load(&env, a, 0, 0), 0);
@@ -474,8 +473,7 @@ static void test_enomem(void)
 	uint64_t v = 0;
 	long live;
 
-	REQUIRE(th_env_init(&env, 16, 2048) == 0);
-	atomic_store(&env.fs.size, 2048 * DAX_PAGE_SIZE);
+	th_env_setup(&env, 16, 2048, 2048 * DAX_PAGE_SIZE);
 	a = th_region_add(&env, true, false, false);
 	dax_rcu_barrier();
 	live = dax_idx_live_nodes();

@@ -96,8 +96,7 @@ static struct dax_iomap_ops rec_fs_ops;
 
 static void env_setup(struct th_env *env)
 {
-	REQUIRE(th_env_init(env, 2 * NR_PAGES, NR_PAGES) == 0);
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
+	th_env_setup(env, 2 * NR_PAGES, NR_PAGES, NR_PAGES * DAX_PAGE_SIZE);
 	rec_vm_ops = th_vm_ops;
 	rec_vm_ops.insert = rec_insert;
 	rec_vm_ops.mkwrite = rec_mkwrite;

@@ -318,13 +318,8 @@ static void *writer(void *arg)
 		struct th_region *r =
 			&env->vm.regions[t_rand_below(&my_rng,
 						      env->vm.nr_regions)];
-		uint64_t p = window_page(&my_rng), v = th_stamp(p, (uint64_t)n);
-		unsigned int w = (unsigned int)t_rand_below(&my_rng, 512);
-		bool write = t_rand_below(&my_rng, 4) != 0;
 
-		if (th_access(env, r, p, w, write, &v) ||
-		    (!write && !th_stamp_ok(p, v)))
-			x->bad++;
+		wb_racer_access(x, r, window_page(&my_rng), n);
 	}
 	return NULL;
 }

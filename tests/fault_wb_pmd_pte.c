@@ -353,14 +353,8 @@ static void *writer(void *arg)
 		/* Region A or B (env_setup's first and second). */
 		struct th_region *r =
 			&x->env->vm.regions[t_rand_below(&my_rng, 2) ? 0 : 1];
-		uint64_t p = t_rand_below(&my_rng, NR_PAGES);
-		uint64_t v = th_stamp(p, (uint64_t)n);
-		unsigned int w = (unsigned int)t_rand_below(&my_rng, 512);
-		bool write = t_rand_below(&my_rng, 4) != 0;
 
-		if (th_access(x->env, r, p, w, write, &v) ||
-		    (!write && !th_stamp_ok(p, v)))
-			x->bad++;
+		wb_racer_access(x, r, t_rand_below(&my_rng, NR_PAGES), n);
 	}
 	return NULL;
 }

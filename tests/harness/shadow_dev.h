@@ -10,7 +10,8 @@
  * it shadows.
  *
  * Also the random part both tests end with: writer threads and a
- * flusher racing over the file (wb_race_round), then the check that
+ * flusher racing over the file (wb_race_round, wb_racer_access; include
+ * hook_gate.h first), then the check that
  * every page written after its flush is DIRTY (shadow_dirty_check), and
  * a last writeback that leaves all durable and clean
  * (shadow_final_writeback).
@@ -136,6 +137,24 @@ struct wb_racer {
 	atomic_bool *stop; /* flusher: set once the writers are done */
 	unsigned long bad; /* writer: failed accesses and bad loads */
 };
+
+/*
+ * A writer's access number @n to page @p through @r: a load or (3 in 4)
+ * a store of th_stamp(@p, @n) to a random word, drawn from the thread's
+ * my_rng (hook_gate.h). A failed access or a load of a bad stamp counts
+ * in @x->bad.
+ */
+static void wb_racer_access(struct wb_racer *x, struct th_region *r, uint64_t p,
+			    long n)
+{
+	uint64_t v = th_stamp(p, (uint64_t)n);
+	unsigned int w = (unsigned int)t_rand_below(&my_rng, 512);
+	bool write = t_rand_below(&my_rng, 4) != 0;
+
+	if (th_access(x->env, r, p, w, write, &v) ||
+	    (!write && !th_stamp_ok(p, v)))
+		x->bad++;
+}
 
 /*
  * One round of the random part: a @flusher thread calling writeback

@@ -12,6 +12,8 @@
 #ifndef UDAX_TEST_FAULT_TEST_H
 #define UDAX_TEST_FAULT_TEST_H
 
+#include "index_util.h"
+
 /* A statistics counter's value. */
 static inline __attribute__((unused)) unsigned long th_cnt(atomic_ulong *c)
 {
@@ -52,13 +54,7 @@ th_env_setup_shared(struct th_env *env, uint64_t nr_pages, const bool *huge,
 static inline __attribute__((unused)) dax_entry_t th_peek(struct th_env *env,
 							  uint64_t index)
 {
-	DAX_CURSOR(cur, index, &env->f.m.idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
+	return t_idx_load(&env->f.m.idx, index);
 }
 
 /* No entry may be left EMPTY or locked once every call has returned. */

@@ -150,13 +150,6 @@ static const struct {
 			"write fault, mapped block, DIRTY entry exists"},
 };
 
-/* What one throughput run (or the best of several) gave. */
-struct tput {
-	double mops;	 /* aggregate, per second of wall time */
-	double cpu;	 /* least share of a CPU a worker got */
-	double cpu_mops; /* aggregate, per CPU-second each worker got */
-};
-
 enum tput_kind {
 	T_ENGINE,    /* read faults, file with the distributed reader lock */
 	T_BASE,	     /* fs+VM calls alone, same file */
@@ -351,21 +344,32 @@ static double run_pmd_read(struct bench_file *bf, uint64_t base,
 	return (double)(t1 - t0) / (double)iters;
 }
 
-/* First read faults on holes 0..@n-1 of an emptied file. */
-static double run_hole_fresh(struct bench_file *bf, uint64_t n)
+/*
+ * PTE faults with @flags on pages 0..@n-1, in order; each must return
+ * @want (@what names the run if one does not).
+ */
+static void fault_first_n(struct bench_file *bf, uint64_t n,
+			  unsigned int flags, int want, const char *what)
 {
-	struct dax_vmf vmf = mk_vmf(bf, 0, 0);
-	uint64_t t0, t1;
+	struct dax_vmf vmf = mk_vmf(bf, 0, flags);
 	int ret;
 
-	file_reset(bf);
-	t0 = now_ns();
 	for (uint64_t p = 0; p < n; p++) {
 		vmf.index = p;
 		ret = dax_pte_fault(&bf->f, &vmf);
-		if (unlikely(ret))
-			die_fault("dax_pte_fault hole", p, ret);
+		if (unlikely(ret != want))
+			die_fault(what, p, ret);
 	}
+}
+
+/* First read faults on holes 0..@n-1 of an emptied file. */
+static double run_hole_fresh(struct bench_file *bf, uint64_t n)
+{
+	uint64_t t0, t1;
+
+	file_reset(bf);
+	t0 = now_ns();
+	fault_first_n(bf, n, 0, 0, "dax_pte_fault hole");
 	t1 = now_ns();
 	expect_state(bf, n - 1, BVM_MAPPED | BVM_ZERO, "hole_fresh run");
 	return (double)(t1 - t0) / (double)n;
@@ -374,18 +378,12 @@ static double run_hole_fresh(struct bench_file *bf, uint64_t n)
 /* First write faults on pages 0..@n-1 of an emptied file. */
 static double run_write_alloc(struct bench_file *bf, uint64_t n)
 {
-	struct dax_vmf vmf = mk_vmf(bf, 0, DAX_VMF_WRITE);
 	uint64_t t0, t1;
-	int ret;
 
 	file_reset(bf);
 	t0 = now_ns();
-	for (uint64_t p = 0; p < n; p++) {
-		vmf.index = p;
-		ret = dax_pte_fault(&bf->f, &vmf);
-		if (unlikely(ret != DAX_FAULT_MAJOR))
-			die_fault("dax_pte_fault write", p, ret);
-	}
+	fault_first_n(bf, n, DAX_VMF_WRITE, DAX_FAULT_MAJOR,
+		      "dax_pte_fault write");
 	t1 = now_ns();
 	expect_state(bf, n - 1, BVM_MAPPED | BVM_WRITE, "write_alloc run");
 	if (bf->fs.allocs != n)
@@ -401,12 +399,8 @@ static double run_mkwrite(struct bench_file *bf, uint64_t n)
 	int ret;
 
 	file_reset(bf);
-	for (uint64_t p = 0; p < n; p++) {
-		vmf.index = p;
-		ret = dax_pte_fault(&bf->f, &vmf);
-		if (ret != DAX_FAULT_MAJOR)
-			die_fault("dax_pte_fault write", p, ret);
-	}
+	fault_first_n(bf, n, DAX_VMF_WRITE, DAX_FAULT_MAJOR,
+		      "dax_pte_fault write");
 	dax_writeback(&bf->f, 0, n - 1);
 	expect_state(bf, n - 1, BVM_MAPPED, "after writeback");
 	t0 = now_ns();
@@ -562,9 +556,7 @@ static void bench_latency(const struct config *cfg, struct bench_env *env,
 struct tput_shared {
 	enum tput_kind kind;
 	const cpu_set_t *cpus; /* pin worker k to the k-th of them */
-	atomic_uint ready;
-	atomic_bool go;
-	atomic_bool stop;
+	struct tput_gate g;
 };
 
 struct tput_worker {
@@ -573,20 +565,20 @@ struct tput_worker {
 	struct bench_file *bf;
 	uint64_t base;
 	unsigned int window;
-	uint64_t ops;
-	uint64_t ns;	 /* wall time of the timed part */
-	uint64_t cpu_ns; /* CPU time the worker got in it */
+	uint64_t pos; /* the next page of the window, mod window */
+	struct tput_count c;
 	pthread_t tid;
 };
 
-static void tput_batch(struct tput_worker *w, uint64_t *pos)
+static void tput_batch(void *arg)
 {
+	struct tput_worker *w = arg;
 	struct bench_file *bf = w->bf;
 	struct dax_vmf vmf =
 	    mk_vmf(bf, 0, w->sh->kind == T_WRITE ? DAX_VMF_WRITE : 0);
 	uint8_t *state = bf->vm.state;
 	bool base_only = tput_base_only(w->sh->kind);
-	uint64_t i = *pos;
+	uint64_t i = w->pos;
 	int ret;
 
 	for (unsigned int k = 0; k < STOP_CHECK_EVERY; k++, i++) {
@@ -599,7 +591,7 @@ static void tput_batch(struct tput_worker *w, uint64_t *pos)
 		if (unlikely(ret))
 			die_fault("throughput fault", vmf.index, ret);
 	}
-	*pos = i;
+	w->pos = i;
 }
 
 /* Pin the calling thread to the @k-th CPU of @cpus, if there is one. */
@@ -622,24 +614,11 @@ static void pin_to_cpu(const cpu_set_t *cpus, unsigned int k)
 static void *tput_thread(void *arg)
 {
 	struct tput_worker *w = arg;
-	struct tput_shared *sh = w->sh;
-	uint64_t ops = 0, pos = 0, t0, c0;
 
-	pin_to_cpu(sh->cpus, w->id);
+	pin_to_cpu(w->sh->cpus, w->id);
 	/* Register with RCU outside the timed part. */
 	dax_rcu_thread_online();
-	atomic_fetch_add(&sh->ready, 1);
-	while (!atomic_load_explicit(&sh->go, memory_order_acquire))
-		;
-	t0 = now_ns();
-	c0 = thread_cpu_ns();
-	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-		tput_batch(w, &pos);
-		ops += STOP_CHECK_EVERY;
-	}
-	w->cpu_ns = thread_cpu_ns() - c0;
-	w->ns = now_ns() - t0;
-	w->ops = ops;
+	tput_worker_run(&w->sh->g, tput_batch, w, STOP_CHECK_EVERY, &w->c);
 	return NULL;
 }
 
@@ -653,10 +632,6 @@ static struct tput run_tput(const struct config *cfg, struct bench_env *env,
 {
 	struct tput_shared sh = {.kind = kind, .cpus = &env->cpus};
 	struct tput_worker w[2];
-	struct timespec ts = {
-	    .tv_sec = cfg->tput_ms / 1000,
-	    .tv_nsec = (long)(cfg->tput_ms % 1000) * 1000000L,
-	};
 	struct tput t = {.cpu = 1};
 	int err;
 
@@ -672,21 +647,10 @@ static struct tput run_tput(const struct config *cfg, struct bench_env *env,
 		if (err)
 			die("pthread_create", err);
 	}
-	while (atomic_load(&sh.ready) < nthreads)
-		sched_yield();
-	atomic_store_explicit(&sh.go, true, memory_order_release);
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-	atomic_store(&sh.stop, true);
+	tput_gate_run(&sh.g, nthreads, cfg->tput_ms);
 	for (unsigned int k = 0; k < nthreads; k++) {
-		double share;
-
 		pthread_join(w[k].tid, NULL);
-		t.mops += (double)w[k].ops * 1e3 / (double)w[k].ns;
-		t.cpu_mops += (double)w[k].ops * 1e3 / (double)w[k].cpu_ns;
-		share = (double)w[k].cpu_ns / (double)w[k].ns;
-		if (share < t.cpu)
-			t.cpu = share;
+		tput_add(&t, &w[k].c);
 	}
 	return t;
 }
@@ -842,6 +806,25 @@ static void usage(FILE *f)
 		   "  -o FILE  also write the figures as JSON to FILE\n");
 }
 
+/* -q: the quick run (a smoke test). */
+static bool opt_quick(int letter, const char *val, void *arg)
+{
+	struct config *cfg = arg;
+
+	(void)val;
+	if (letter != 'q')
+		return false;
+	cfg->quick = true;
+	cfg->big_pages = 1u << 15;
+	cfg->scratch_pages = 1u << 14;
+	cfg->alloc_nr = 1u << 12;
+	cfg->iters = 50000;
+	cfg->runs = 7;
+	cfg->tput_runs = 3;
+	cfg->tput_ms = 20;
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg = {
@@ -856,35 +839,11 @@ int main(int argc, char **argv)
 	};
 	struct results r = {0};
 	struct bench_env env;
-	int opt;
+	int ret;
 
-	while ((opt = getopt(argc, argv, "qo:h")) != -1) {
-		switch (opt) {
-		case 'q':
-			cfg.quick = true;
-			cfg.big_pages = 1u << 15;
-			cfg.scratch_pages = 1u << 14;
-			cfg.alloc_nr = 1u << 12;
-			cfg.iters = 50000;
-			cfg.runs = 7;
-			cfg.tput_runs = 3;
-			cfg.tput_ms = 20;
-			break;
-		case 'o':
-			cfg.json = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	ret = bench_args(argc, argv, "q", opt_quick, &cfg, &cfg.json, usage);
+	if (ret >= 0)
+		return ret;
 
 	if (sched_getaffinity(0, sizeof(env.cpus), &env.cpus))
 		die("sched_getaffinity", errno);

@@ -75,13 +75,6 @@ struct config {
 	const char *json;
 };
 
-/* What one throughput run (or the best of several) gave. */
-struct tput {
-	double mops;	 /* aggregate, per second of wall time */
-	double cpu;	 /* least share of a CPU a worker got */
-	double cpu_mops; /* aggregate, per CPU-second each worker got */
-};
-
 struct results {
 	double grab_ns, grab_ns_med;
 	double mutex_ns, mutex_ns_med;
@@ -166,22 +159,27 @@ static void measure_memory(struct dax_mapping *m, uint64_t nr,
 	}
 }
 
+/* Grab the entry at @index and unlock it: the operation measured. */
+static inline void grab_unlock(struct dax_mapping *m, uint64_t index)
+{
+	DAX_CURSOR(cur, index, &m->idx, 0);
+	dax_entry_t e;
+	int err;
+
+	err = dax_entry_grab(m, &cur, 0, &e);
+	if (unlikely(err))
+		die("dax_entry_grab", -err);
+	dax_entry_unlock(m, &cur);
+}
+
 /* One latency run of grab+unlock at @index: ns per pair. */
 static double run_grab(struct dax_mapping *m, uint64_t index,
 		       unsigned long iters)
 {
 	uint64_t t0 = now_ns();
 
-	for (unsigned long i = 0; i < iters; i++) {
-		DAX_CURSOR(cur, index, &m->idx, 0);
-		dax_entry_t e;
-		int err;
-
-		err = dax_entry_grab(m, &cur, 0, &e);
-		if (unlikely(err))
-			die("dax_entry_grab", -err);
-		dax_entry_unlock(m, &cur);
-	}
+	for (unsigned long i = 0; i < iters; i++)
+		grab_unlock(m, index);
 	return (double)(now_ns() - t0) / (double)iters;
 }
 
@@ -260,9 +258,7 @@ static void bench_latency(const struct config *cfg, struct dax_mapping *m,
 struct tput_shared {
 	struct dax_mapping *m;
 	bool control; /* private mutexes instead of entry locks */
-	atomic_uint ready;
-	atomic_bool go;
-	atomic_bool stop;
+	struct tput_gate g;
 };
 
 struct tput_worker {
@@ -270,28 +266,22 @@ struct tput_worker {
 	_Alignas(128) pthread_mutex_t mu;
 	struct tput_shared *sh;
 	uint64_t index;
-	uint64_t ops;
-	uint64_t ns;	 /* wall time of the timed part */
-	uint64_t cpu_ns; /* CPU time the worker got in it */
+	struct tput_count c;
 	pthread_t tid;
 };
 
-static void tput_batch(struct tput_worker *w, struct dax_mapping *m)
+static void tput_batch(void *arg)
 {
-	for (unsigned int i = 0; i < STOP_CHECK_EVERY; i++) {
-		DAX_CURSOR(cur, w->index, &m->idx, 0);
-		dax_entry_t e;
-		int err;
+	struct tput_worker *w = arg;
 
-		err = dax_entry_grab(m, &cur, 0, &e);
-		if (unlikely(err))
-			die("dax_entry_grab", -err);
-		dax_entry_unlock(m, &cur);
-	}
+	for (unsigned int i = 0; i < STOP_CHECK_EVERY; i++)
+		grab_unlock(w->sh->m, w->index);
 }
 
-static void tput_batch_control(struct tput_worker *w)
+static void tput_batch_control(void *arg)
 {
+	struct tput_worker *w = arg;
+
 	for (unsigned int i = 0; i < STOP_CHECK_EVERY; i++) {
 		pthread_mutex_lock(&w->mu);
 		pthread_mutex_unlock(&w->mu);
@@ -301,26 +291,12 @@ static void tput_batch_control(struct tput_worker *w)
 static void *tput_thread(void *arg)
 {
 	struct tput_worker *w = arg;
-	struct tput_shared *sh = w->sh;
-	uint64_t ops = 0, t0, c0;
 
 	/* Register with RCU outside the timed part. */
 	dax_rcu_thread_online();
-	atomic_fetch_add(&sh->ready, 1);
-	while (!atomic_load_explicit(&sh->go, memory_order_acquire))
-		;
-	t0 = now_ns();
-	c0 = thread_cpu_ns();
-	while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
-		if (sh->control)
-			tput_batch_control(w);
-		else
-			tput_batch(w, sh->m);
-		ops += STOP_CHECK_EVERY;
-	}
-	w->cpu_ns = thread_cpu_ns() - c0;
-	w->ns = now_ns() - t0;
-	w->ops = ops;
+	tput_worker_run(&w->sh->g,
+			w->sh->control ? tput_batch_control : tput_batch, w,
+			STOP_CHECK_EVERY, &w->c);
 	return NULL;
 }
 
@@ -334,10 +310,6 @@ static struct tput run_tput(const struct config *cfg, struct dax_mapping *m,
 {
 	struct tput_shared sh = {.m = m, .control = control};
 	struct tput_worker w[2];
-	struct timespec ts = {
-	    .tv_sec = cfg->tput_ms / 1000,
-	    .tv_nsec = (long)(cfg->tput_ms % 1000) * 1000000L,
-	};
 	struct tput t = {.cpu = 1};
 	int err;
 
@@ -351,22 +323,11 @@ static struct tput run_tput(const struct config *cfg, struct dax_mapping *m,
 		if (err)
 			die("pthread_create", err);
 	}
-	while (atomic_load(&sh.ready) < nthreads)
-		sched_yield();
-	atomic_store_explicit(&sh.go, true, memory_order_release);
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-	atomic_store(&sh.stop, true);
+	tput_gate_run(&sh.g, nthreads, cfg->tput_ms);
 	for (unsigned int k = 0; k < nthreads; k++) {
-		double share;
-
 		pthread_join(w[k].tid, NULL);
 		pthread_mutex_destroy(&w[k].mu);
-		t.mops += (double)w[k].ops * 1e3 / (double)w[k].ns;
-		t.cpu_mops += (double)w[k].ops * 1e3 / (double)w[k].cpu_ns;
-		share = (double)w[k].cpu_ns / (double)w[k].ns;
-		if (share < t.cpu)
-			t.cpu = share;
+		tput_add(&t, &w[k].c);
 	}
 	return t;
 }
@@ -543,6 +504,21 @@ static void usage(FILE *f)
 		   "  -o FILE  also write the figures as JSON to FILE\n");
 }
 
+/* -q: the quick run (a smoke test). */
+static bool opt_quick(int letter, const char *val, void *arg)
+{
+	struct config *cfg = arg;
+
+	(void)val;
+	if (letter != 'q')
+		return false;
+	cfg->quick = true;
+	cfg->iters = 200000;
+	cfg->runs = 3;
+	cfg->tput_ms = 60;
+	return true;
+}
+
 int main(int argc, char **argv)
 {
 	struct config cfg = {
@@ -554,31 +530,11 @@ int main(int argc, char **argv)
 	};
 	struct results r = {0};
 	struct dax_mapping m, pm;
-	int opt, err;
+	int err;
 
-	while ((opt = getopt(argc, argv, "qo:h")) != -1) {
-		switch (opt) {
-		case 'q':
-			cfg.quick = true;
-			cfg.iters = 200000;
-			cfg.runs = 3;
-			cfg.tput_ms = 60;
-			break;
-		case 'o':
-			cfg.json = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	err = bench_args(argc, argv, "q", opt_quick, &cfg, &cfg.json, usage);
+	if (err >= 0)
+		return err;
 
 	err = dax_mapping_init(&m);
 	if (!err)

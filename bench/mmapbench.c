@@ -1415,6 +1415,35 @@ static void usage(FILE *f)
 		   "  -s SEED  seed of the random page orders (default 1)\n");
 }
 
+/* -q (the quick run, a smoke test) and -s SEED. */
+static bool opt_own(int letter, const char *val, void *arg)
+{
+	struct config *c = arg;
+
+	switch (letter) {
+	case 'q':
+		c->quick = true;
+		c->rnd_pages = 32768;
+		c->touches = 5000;
+		c->st_pages = 2048;
+		c->sst_pages = 16384;
+		c->wb_large = 16384;
+		c->wb_scatter = 1024;
+		c->wb_rounds = 5;
+		c->big_pages = 65536;
+		c->big_stores = 4096;
+		c->budget = 125;
+		c->runs = 2;
+		c->big_runs = 2;
+		c->reps = c->reps_all = 1;
+		return true;
+	case 's':
+		c->seed = strtoull(val, NULL, 0);
+		return true;
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
 	static struct env e = {
@@ -1427,44 +1456,11 @@ int main(int argc, char **argv)
 	struct config *c = &e.cfg;
 	struct figures x;
 	uint64_t avail = mem_available();
-	int opt;
+	int ret;
 
-	while ((opt = getopt(argc, argv, "qo:s:h")) != -1) {
-		switch (opt) {
-		case 'q':
-			c->quick = true;
-			c->rnd_pages = 32768;
-			c->touches = 5000;
-			c->st_pages = 2048;
-			c->sst_pages = 16384;
-			c->wb_large = 16384;
-			c->wb_scatter = 1024;
-			c->wb_rounds = 5;
-			c->big_pages = 65536;
-			c->big_stores = 4096;
-			c->budget = 125;
-			c->runs = 2;
-			c->big_runs = 2;
-			c->reps = c->reps_all = 1;
-			break;
-		case 'o':
-			c->json = optarg;
-			break;
-		case 's':
-			c->seed = strtoull(optarg, NULL, 0);
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
-	if (optind != argc) {
-		usage(stderr);
-		return 2;
-	}
+	ret = bench_args(argc, argv, "qs:", opt_own, c, &c->json, usage);
+	if (ret >= 0)
+		return ret;
 	/*
 	 * Memory: each file lives twice in tmpfs (the pool's copy and the
 	 * kernel's), with page tables and the order arrays beside them.

@@ -1505,56 +1505,52 @@ static void remove_dir(void)
 	rmdir(dir);
 }
 
+/* The options of main() beyond -s and -l. */
+struct cs_opts {
+	uint64_t sample; /* -n: crash points checked */
+	int64_t only;	 /* -p: check this point alone, keep its images */
+	bool torn_too;	 /* -T turns off the torn-line images */
+};
+
+static bool cs_opt(int letter, const char *val, void *arg)
+{
+	struct cs_opts *o = arg;
+
+	switch (letter) {
+	case 'n':
+		o->sample = strtoull(val, NULL, 0);
+		return true;
+	case 'p':
+		o->only = strtoll(val, NULL, 0);
+		return true;
+	case 'T':
+		o->torn_too = false;
+		return true;
+	case 'Z':
+		no_probe = true;
+		return true;
+	case 'v':
+		verbose = true;
+		return true;
+	}
+	return false;
+}
+
 int main(int argc, char **argv)
 {
-	const char *env = getenv("UDAX_TEST_LONG");
-	uint64_t sample = 3000;
-	int64_t only = -1;
-	bool torn_too = true;
+	struct cs_opts o = {.sample = 3000, .only = -1, .torn_too = true};
+	uint64_t sample;
+	int64_t only;
+	bool torn_too;
 	unsigned long ops;
 	uint64_t created, k0;
 	double t0;
-	int opt;
 
-	t_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
-	t_long = env && *env && strcmp(env, "0") != 0;
-	while ((opt = getopt(argc, argv, "s:ln:p:TZv")) != -1) {
-		switch (opt) {
-		case 's':
-			t_seed = strtoull(optarg, NULL, 0);
-			break;
-		case 'l':
-			t_long = true;
-			break;
-		case 'n':
-			sample = strtoull(optarg, NULL, 0);
-			break;
-		case 'p':
-			only = strtoll(optarg, NULL, 0);
-			break;
-		case 'T':
-			torn_too = false;
-			break;
-		case 'Z':
-			no_probe = true;
-			break;
-		case 'v':
-			verbose = true;
-			break;
-		default:
-			fprintf(
-			    stderr,
-			    "usage: %s [-s SEED] [-l] [-n SAMPLE] [-p POINT]"
-			    " [-T] [-Z] [-v]\n",
-			    argv[0]);
-			return T_FAIL;
-		}
-	}
-	if (sample < 2)
-		sample = 2;
-	printf("%s: seed %" PRIu64 "%s (replay with -s %" PRIu64 ")\n", argv[0],
-	       t_seed, t_long ? ", long mode" : "", t_seed);
-	fflush(stdout);
+	t_init_opts(argc, argv, "n:p:TZv", cs_opt, &o,
+		    " [-n SAMPLE] [-p POINT] [-T] [-Z] [-v]");
+	sample = o.sample < 2 ? 2 : o.sample;
+	only = o.only;
+	torn_too = o.torn_too;
 	t_rng_init(&rng, t_seed);
 	ops = t_long ? 1500 : 320;
 

@@ -43,6 +43,7 @@
 #include <malloc.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PAGES 64
 
@@ -57,58 +58,15 @@ static size_t heap_bytes(void)
 	return mallinfo2().uordblks;
 }
 
-static unsigned long cnt(atomic_ulong *c)
-{
-	return atomic_load(c);
-}
-
-/* The entry covering @index (0 if none), with its lock bits. */
-static dax_entry_t peek(struct th_env *env, uint64_t index)
-{
-	DAX_CURSOR(cur, index, &env->f.m.idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
-}
-
-/* No entry may be left EMPTY or locked once every call has returned. */
-static void check_entries_settled(struct th_env *env)
-{
-	uint64_t index = 0;
-	dax_entry_t e;
-
-	for (;;) {
-		bool found;
-
-		dax_rcu_read_lock();
-		found = dax_idx_next_entry(&env->f.m.idx, &index, UINT64_MAX,
-					   &e);
-		dax_rcu_read_unlock();
-		if (!found)
-			break;
-		if (dax_entry_is_empty(e) || dax_entry_locked(e)) {
-			fprintf(stderr, "entry at %llu left %s\n",
-				(unsigned long long)index,
-				dax_entry_locked(e) ? "locked" : "EMPTY");
-			CHECK(!dax_entry_is_empty(e) && !dax_entry_locked(e));
-		}
-		index += (uint64_t)1 << dax_entry_order(e);
-	}
-}
-
 static void env_setup(struct th_env *env, uint64_t blocks, uint64_t size)
 {
-	REQUIRE(th_env_init(env, blocks, NR_PAGES) == 0);
-	atomic_store(&env->fs.size, size);
+	th_env_setup(env, blocks, NR_PAGES, size);
 }
 
 static void env_teardown(struct th_env *env)
 {
 	th_check_quiescent(env);
-	check_entries_settled(env);
+	th_check_entries_settled(env);
 	th_env_destroy(env);
 }
 
@@ -126,21 +84,6 @@ static int fault(struct th_env *env, struct th_region *r, uint64_t index,
 	return dax_pte_fault(&env->f, &vmf);
 }
 
-static uint64_t load(struct th_env *env, struct th_region *r, uint64_t index,
-		     unsigned int word)
-{
-	uint64_t v = 0xdeadULL;
-
-	CHECK_EQ(th_access(env, r, index, word, false, &v), 0);
-	return v;
-}
-
-static void store(struct th_env *env, struct th_region *r, uint64_t index,
-		  unsigned int word, uint64_t v)
-{
-	CHECK_EQ(th_access(env, r, index, word, true, &v), 0);
-}
-
 /* ---- holes ---- */
 
 static void test_hole_read(void)
@@ -153,13 +96,13 @@ static void test_hole_read(void)
 	env_setup(&env, 16, NR_PAGES * DAX_PAGE_SIZE);
 	a = th_region_add(&env, true, false, false);
 
-	CHECK_EQ(load(&env, a, 3, 7), 0);
+	CHECK_EQ(th_load(&env, a, 3, 7), 0);
 	CHECK_EQ(a->ptes[3].kind, TH_ZERO);
 	CHECK(!a->ptes[3].writable);
-	e = peek(&env, 3);
+	e = th_peek(&env, 3);
 	CHECK(e && dax_entry_is_zero(e) && !dax_entry_is_pmd(e));
 	CHECK(!th_entry_dirty(&env.f, 3));
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(th_fs_block_of(&env.fs, 3), TH_HOLE);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 1);
 
@@ -167,13 +110,13 @@ static void test_hole_read(void)
 	ret = fault(&env, a, 4, false);
 	CHECK_EQ(ret, DAX_FAULT_DONE);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
-	CHECK(dax_entry_is_zero(peek(&env, 4)));
+	CHECK(dax_entry_is_zero(th_peek(&env, 4)));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 0);
 	/* A second read fault of a zero-mapped hole changes nothing. */
 	CHECK_EQ(fault(&env, a, 4, false), DAX_FAULT_DONE);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 2);
 	env_teardown(&env);
 }
@@ -199,11 +142,10 @@ static void test_many_holes(void)
 	size_t bytes0, bytes1, node_bytes, node_cost;
 	void *probe;
 
-	REQUIRE(th_env_init(&env, 16, nr) == 0);
-	atomic_store(&env.fs.size, nr * DAX_PAGE_SIZE);
+	th_env_setup(&env, 16, nr, nr * DAX_PAGE_SIZE);
 	a = th_region_add(&env, true, false, false);
 	/* Warm up (per-thread RCU state and the like). */
-	CHECK_EQ(load(&env, a, 0, 0), 0);
+	CHECK_EQ(th_load(&env, a, 0, 0), 0);
 	/* What one node costs this allocator (sanitizers round up). */
 	bytes0 = heap_bytes();
 	probe = calloc(1, sizeof(struct dax_idx_node));
@@ -215,11 +157,11 @@ static void test_many_holes(void)
 	nodes0 = env.f.m.idx.nr_nodes;
 	bytes0 = heap_bytes();
 	for (uint64_t p = 1; p < nr; p++)
-		if (load(&env, a, p, (unsigned int)(p % 512)) != 0)
+		if (th_load(&env, a, p, (unsigned int)(p % 512)) != 0)
 			CHECK(!"hole read non-zero");
 	bytes1 = heap_bytes();
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
-	CHECK_EQ(cnt(&env.vm.privates), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.vm.privates), 0);
 	/* One fault per 2 MiB window: its zero span covers the rest. */
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), nr / DAX_PMD_NR);
 	CHECK_EQ(env.f.m.idx.nr_entries, nr / DAX_PMD_NR);
@@ -250,35 +192,36 @@ static void test_write(void)
 	a = th_region_add(&env, true, false, false);
 	b = th_region_add(&env, true, false, false);
 
-	store(&env, a, 10, 5, th_stamp(10, 1));
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	th_store(&env, a, 10, 5, th_stamp(10, 1));
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	blk = th_fs_block_of(&env.fs, 10);
 	REQUIRE(blk != TH_HOLE);
 	CHECK_EQ(a->ptes[10].kind, TH_BLOCK);
 	CHECK_EQ(a->ptes[10].block, blk);
 	CHECK(a->ptes[10].writable);
-	e = peek(&env, 10);
+	e = th_peek(&env, 10);
 	CHECK(e && !dax_entry_is_zero(e) && !dax_entry_is_empty(e) &&
 	      !dax_entry_is_pmd(e));
 	CHECK_EQ(dax_entry_block(e), blk);
 	CHECK(th_entry_dirty(&env.f, 10));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 1);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 0);
-	CHECK_EQ(load(&env, a, 10, 5), th_stamp(10, 1));
+	CHECK_EQ(th_load(&env, a, 10, 5), th_stamp(10, 1));
 	/* Freshly allocated blocks are zeroed. */
-	CHECK_EQ(load(&env, a, 10, 6), 0);
+	CHECK_EQ(th_load(&env, a, 10, 6), 0);
 
 	/* Direct: the first write fault is major, the second is not. */
 	ret = fault(&env, a, 11, true);
 	CHECK_EQ(ret, DAX_FAULT_MAJOR);
-	CHECK_EQ(cnt(&env.fs.allocs), 2);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
 	CHECK(a->ptes[11].writable);
 	ret = fault(&env, a, 11, true);
 	CHECK_EQ(ret, DAX_FAULT_DONE);
-	CHECK_EQ(cnt(&env.fs.allocs), 2);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
-	CHECK_EQ(dax_entry_block(peek(&env, 11)), th_fs_block_of(&env.fs, 11));
+	CHECK_EQ(dax_entry_block(th_peek(&env, 11)),
+		 th_fs_block_of(&env.fs, 11));
 
 	/* A read fault in another region maps the same block read-only. */
 	ret = fault(&env, b, 10, false);
@@ -286,7 +229,7 @@ static void test_write(void)
 	CHECK_EQ(b->ptes[10].kind, TH_BLOCK);
 	CHECK_EQ(b->ptes[10].block, blk);
 	CHECK(!b->ptes[10].writable);
-	CHECK_EQ(load(&env, b, 10, 5), th_stamp(10, 1));
+	CHECK_EQ(th_load(&env, b, 10, 5), th_stamp(10, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 2);
@@ -310,7 +253,7 @@ static void test_write_around(void)
 	CHECK_EQ(dax_allocate(&env.f, 0, 41 * DAX_PAGE_SIZE, true), 0);
 	pte0 = DAX_FAULT_STAT(&env.f, pte);
 	for (uint64_t p = 0; p <= 40; p++)
-		store(&env, a, p, 1, th_stamp(p, 1));
+		th_store(&env, a, p, 1, th_stamp(p, 1));
 	/* 0 alone, then 1-16, 17-32, 33-40 (the run ends at 40). */
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pte) - pte0, 4);
 	for (uint64_t p = 0; p <= 40; p++) {
@@ -322,13 +265,13 @@ static void test_write_around(void)
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, writeback), 41);
 	/* Random stores (not where the last span ended): one page each. */
-	store(&env, a, 5, 2, th_stamp(5, 2));
-	store(&env, a, 20, 2, th_stamp(20, 2));
+	th_store(&env, a, 5, 2, th_stamp(5, 2));
+	th_store(&env, a, 20, 2, th_stamp(20, 2));
 	CHECK(th_entry_dirty(&env.f, 5) && th_entry_dirty(&env.f, 20));
 	CHECK(!th_entry_dirty(&env.f, 6) && !th_entry_dirty(&env.f, 21));
 	CHECK(!a->ptes[6].writable && !a->ptes[21].writable);
 	for (uint64_t p = 0; p <= 40; p++)
-		CHECK_EQ(load(&env, a, p, 1), th_stamp(p, 1));
+		CHECK_EQ(th_load(&env, a, p, 1), th_stamp(p, 1));
 	env_teardown(&env);
 }
 
@@ -343,30 +286,30 @@ static void test_hole_fill(void)
 	b = th_region_add(&env, true, false, false);
 	p = th_region_add(&env, false, false, false);
 
-	CHECK_EQ(load(&env, a, 5, 0), 0);
-	CHECK_EQ(load(&env, b, 5, 0), 0);
-	CHECK_EQ(load(&env, p, 5, 0), 0);
+	CHECK_EQ(th_load(&env, a, 5, 0), 0);
+	CHECK_EQ(th_load(&env, b, 5, 0), 0);
+	CHECK_EQ(th_load(&env, p, 5, 0), 0);
 	CHECK_EQ(a->ptes[5].kind, TH_ZERO);
 	CHECK_EQ(b->ptes[5].kind, TH_ZERO);
 	CHECK_EQ(p->ptes[5].kind, TH_ZERO);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 3);
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
 
-	store(&env, a, 5, 1, th_stamp(5, 1));
+	th_store(&env, a, 5, 1, th_stamp(5, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	CHECK_EQ(a->ptes[5].kind, TH_BLOCK);
 	CHECK(a->ptes[5].writable);
 	/* The zero page is gone from every region, private ones too. */
 	CHECK_EQ(b->ptes[5].kind, TH_NONE);
 	CHECK_EQ(p->ptes[5].kind, TH_NONE);
-	e = peek(&env, 5);
+	e = th_peek(&env, 5);
 	CHECK(!dax_entry_is_zero(e) && !dax_entry_is_empty(e));
 	CHECK_EQ(dax_entry_block(e), th_fs_block_of(&env.fs, 5));
 	CHECK(th_entry_dirty(&env.f, 5));
 	/* And they now read the data. */
-	CHECK_EQ(load(&env, b, 5, 1), th_stamp(5, 1));
-	CHECK_EQ(load(&env, p, 5, 1), th_stamp(5, 1));
+	CHECK_EQ(th_load(&env, b, 5, 1), th_stamp(5, 1));
+	CHECK_EQ(th_load(&env, p, 5, 1), th_stamp(5, 1));
 	CHECK_EQ(b->ptes[5].kind, TH_BLOCK);
 	CHECK_EQ(p->ptes[5].kind, TH_BLOCK);
 	CHECK(!p->ptes[5].writable);
@@ -386,49 +329,49 @@ static void test_private(void)
 	a = th_region_add(&env, true, false, false);
 	p = th_region_add(&env, false, false, false);
 
-	store(&env, a, 7, 3, th_stamp(7, 1));
-	store(&env, a, 7, 4, th_stamp(7, 2));
-	allocs = cnt(&env.fs.allocs);
+	th_store(&env, a, 7, 3, th_stamp(7, 1));
+	th_store(&env, a, 7, 4, th_stamp(7, 2));
+	allocs = th_cnt(&env.fs.allocs);
 
 	/* A private read maps the file's block, read-only. */
-	CHECK_EQ(load(&env, p, 7, 3), th_stamp(7, 1));
+	CHECK_EQ(th_load(&env, p, 7, 3), th_stamp(7, 1));
 	CHECK_EQ(p->ptes[7].kind, TH_BLOCK);
 	CHECK(!p->ptes[7].writable);
 	/* A private store copies it. */
-	store(&env, p, 7, 3, th_stamp(7, 99));
+	th_store(&env, p, 7, 3, th_stamp(7, 99));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, cow), 1);
 	CHECK_EQ(p->ptes[7].kind, TH_PRIVATE);
 	CHECK(p->ptes[7].writable);
-	CHECK_EQ(load(&env, p, 7, 3), th_stamp(7, 99));
-	CHECK_EQ(load(&env, p, 7, 4), th_stamp(7, 2));
+	CHECK_EQ(th_load(&env, p, 7, 3), th_stamp(7, 99));
+	CHECK_EQ(th_load(&env, p, 7, 4), th_stamp(7, 2));
 	/* The file is untouched. */
-	CHECK_EQ(load(&env, a, 7, 3), th_stamp(7, 1));
+	CHECK_EQ(th_load(&env, a, 7, 3), th_stamp(7, 1));
 	CHECK_EQ(dax_read(&env.f, &v, sizeof(v), 7 * DAX_PAGE_SIZE + 3 * 8),
 		 (ssize_t)sizeof(v));
 	CHECK_EQ(v, th_stamp(7, 1));
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	/* Later shared stores do not reach the private copy. */
-	store(&env, a, 7, 4, th_stamp(7, 3));
-	CHECK_EQ(load(&env, p, 7, 4), th_stamp(7, 2));
+	th_store(&env, a, 7, 4, th_stamp(7, 3));
+	CHECK_EQ(th_load(&env, p, 7, 4), th_stamp(7, 2));
 
 	/* A private store over a hole: zeros, no block. */
-	store(&env, p, 9, 0, th_stamp(9, 1));
+	th_store(&env, p, 9, 0, th_stamp(9, 1));
 	CHECK_EQ(p->ptes[9].kind, TH_PRIVATE);
-	CHECK_EQ(load(&env, p, 9, 0), th_stamp(9, 1));
-	CHECK_EQ(load(&env, p, 9, 1), 0);
+	CHECK_EQ(th_load(&env, p, 9, 0), th_stamp(9, 1));
+	CHECK_EQ(th_load(&env, p, 9, 1), 0);
 	CHECK_EQ(th_fs_block_of(&env.fs, 9), TH_HOLE);
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
-	CHECK_EQ(load(&env, a, 9, 0), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
+	CHECK_EQ(th_load(&env, a, 9, 0), 0);
 	CHECK_EQ(a->ptes[9].kind, TH_ZERO);
 
 	/* Over a zero page this region mapped first: same. */
-	CHECK_EQ(load(&env, p, 12, 2), 0);
+	CHECK_EQ(th_load(&env, p, 12, 2), 0);
 	CHECK_EQ(p->ptes[12].kind, TH_ZERO);
-	store(&env, p, 12, 2, th_stamp(12, 1));
+	th_store(&env, p, 12, 2, th_stamp(12, 1));
 	CHECK_EQ(p->ptes[12].kind, TH_PRIVATE);
 	CHECK_EQ(th_fs_block_of(&env.fs, 12), TH_HOLE);
-	CHECK(dax_entry_is_zero(peek(&env, 12)));
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
+	CHECK(dax_entry_is_zero(th_peek(&env, 12)));
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, cow), 3);
 	CHECK(!th_entry_dirty(&env.f, 9));
 	CHECK(!th_entry_dirty(&env.f, 12));
@@ -449,8 +392,8 @@ static void test_eof(void)
 	env_setup(&env, 16, 10 * DAX_PAGE_SIZE + 100);
 	a = th_region_add(&env, true, false, false);
 
-	CHECK_EQ(load(&env, a, 10, 0), 0);
-	store(&env, a, 10, 500, th_stamp(10, 1));
+	CHECK_EQ(th_load(&env, a, 10, 0), 0);
+	th_store(&env, a, 10, 500, th_stamp(10, 1));
 	sigbus = DAX_FAULT_STAT(&env.f, sigbus);
 	CHECK_EQ(th_access(&env, a, 11, 0, false, &v), DAX_FAULT_SIGBUS);
 	CHECK_EQ(th_access(&env, a, 11, 0, true, &v), DAX_FAULT_SIGBUS);
@@ -466,7 +409,7 @@ static void test_eof(void)
 	CHECK(!th_entry_present(&env.f, 11));
 	CHECK(!th_entry_present(&env.f, 12));
 	CHECK(!th_entry_present(&env.f, 40));
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	env_teardown(&env);
 }
 
@@ -487,39 +430,39 @@ static void test_enospc(void)
 	CHECK_EQ(fault(&env, a, 3, true), DAX_FAULT_SIGBUS);
 	CHECK_EQ(a->ptes[3].kind, TH_NONE);
 	CHECK(!th_entry_present(&env.f, 3));
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 0);
 
 	/* Over a zero page: the zero page stays, read-only, entry clean. */
-	CHECK_EQ(load(&env, a, 4, 0), 0);
+	CHECK_EQ(th_load(&env, a, 4, 0), 0);
 	CHECK_EQ(th_access(&env, a, 4, 0, true, &v), DAX_FAULT_SIGBUS);
 	CHECK_EQ(a->ptes[4].kind, TH_ZERO);
 	CHECK(!a->ptes[4].writable);
-	e = peek(&env, 4);
+	e = th_peek(&env, 4);
 	CHECK(dax_entry_is_zero(e) && !dax_entry_locked(e));
 	CHECK(!th_entry_dirty(&env.f, 4));
-	check_entries_settled(&env);
+	th_check_entries_settled(&env);
 	th_check_quiescent(&env);
 
 	/* Give the blocks back: both writes work. */
 	env.fs.reserve = 0;
-	store(&env, a, 3, 0, th_stamp(3, 1));
-	store(&env, a, 4, 0, th_stamp(4, 1));
+	th_store(&env, a, 3, 0, th_stamp(3, 1));
+	th_store(&env, a, 4, 0, th_stamp(4, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 
 	/* Fill the device, fail, free one block by punching, succeed. */
-	for (uint64_t p = 10; cnt(&env.fs.allocs) < 8; p++)
-		store(&env, a, p, 0, th_stamp(p, 1));
-	allocs = cnt(&env.fs.allocs);
+	for (uint64_t p = 10; th_cnt(&env.fs.allocs) < 8; p++)
+		th_store(&env, a, p, 0, th_stamp(p, 1));
+	allocs = th_cnt(&env.fs.allocs);
 	v = th_stamp(30, 1);
 	CHECK_EQ(th_access(&env, a, 30, 0, true, &v), DAX_FAULT_SIGBUS);
 	CHECK(!th_entry_present(&env.f, 30));
 	CHECK_EQ(dax_punch_hole(&env.f, 3 * DAX_PAGE_SIZE, DAX_PAGE_SIZE), 0);
-	CHECK_EQ(cnt(&env.fs.frees), 1);
-	store(&env, a, 30, 0, th_stamp(30, 1));
-	CHECK_EQ(cnt(&env.fs.allocs), allocs + 1);
-	CHECK_EQ(load(&env, a, 30, 0), th_stamp(30, 1));
-	CHECK_EQ(load(&env, a, 3, 0), 0);
+	CHECK_EQ(th_cnt(&env.fs.frees), 1);
+	th_store(&env, a, 30, 0, th_stamp(30, 1));
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs + 1);
+	CHECK_EQ(th_load(&env, a, 30, 0), th_stamp(30, 1));
+	CHECK_EQ(th_load(&env, a, 3, 0), 0);
 	env_teardown(&env);
 }
 
@@ -530,8 +473,7 @@ static void test_enomem(void)
 	uint64_t v = 0;
 	long live;
 
-	REQUIRE(th_env_init(&env, 16, 2048) == 0);
-	atomic_store(&env.fs.size, 2048 * DAX_PAGE_SIZE);
+	th_env_setup(&env, 16, 2048, 2048 * DAX_PAGE_SIZE);
 	a = th_region_add(&env, true, false, false);
 	dax_rcu_barrier();
 	live = dax_idx_live_nodes();
@@ -546,8 +488,8 @@ static void test_enomem(void)
 	CHECK_EQ(fault(&env, a, 1500, true), DAX_FAULT_OOM);
 	dax_idx_fail_alloc_after(-1);
 	/* The entry is locked before the filesystem is asked. */
-	CHECK_EQ(cnt(&env.fs.iomaps), 0);
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.iomaps), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(env.f.m.idx.nr_entries, 0);
 	CHECK_EQ(env.f.m.idx.nr_nodes, 0);
 	CHECK_EQ(a->ptes[1000].kind, TH_NONE);
@@ -557,9 +499,9 @@ static void test_enomem(void)
 	CHECK_EQ(dax_idx_live_nodes(), live);
 
 	/* Memory is back. */
-	store(&env, a, 1000, 0, th_stamp(1000, 1));
-	CHECK_EQ(load(&env, a, 5, 0), 0);
-	CHECK_EQ(load(&env, a, 1000, 0), th_stamp(1000, 1));
+	th_store(&env, a, 1000, 0, th_stamp(1000, 1));
+	CHECK_EQ(th_load(&env, a, 5, 0), 0);
+	CHECK_EQ(th_load(&env, a, 1000, 0), th_stamp(1000, 1));
 	CHECK_EQ(env.f.m.idx.nr_entries, 2);
 	env_teardown(&env);
 }
@@ -582,36 +524,36 @@ static void test_iomap_error(void)
 	atomic_store(&env.fs.fail_next_iomap, 1);
 	CHECK_EQ(fault(&env, a, 6, false), DAX_FAULT_SIGBUS);
 	CHECK(!th_entry_present(&env.f, 6));
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 
 	/* Over a zero page: the ZERO entry stays, unlocked, still mapped. */
-	CHECK_EQ(load(&env, a, 7, 0), 0);
+	CHECK_EQ(th_load(&env, a, 7, 0), 0);
 	atomic_store(&env.fs.fail_next_iomap, 1);
 	CHECK_EQ(th_access(&env, a, 7, 0, true, &v), DAX_FAULT_SIGBUS);
-	e = peek(&env, 7);
+	e = th_peek(&env, 7);
 	CHECK(dax_entry_is_zero(e) && !dax_entry_locked(e));
 	CHECK_EQ(a->ptes[7].kind, TH_ZERO);
 	CHECK(!a->ptes[7].writable);
 
 	/* Over a block: still unlocked, mapping untouched. */
-	store(&env, a, 8, 0, th_stamp(8, 1));
+	th_store(&env, a, 8, 0, th_stamp(8, 1));
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	atomic_store(&env.fs.fail_next_iomap, 1);
 	CHECK_EQ(fault(&env, a, 8, true), DAX_FAULT_SIGBUS);
-	e = peek(&env, 8);
+	e = th_peek(&env, 8);
 	CHECK(e && !dax_entry_locked(e));
 	CHECK(!a->ptes[8].writable);
-	check_entries_settled(&env);
+	th_check_entries_settled(&env);
 
 	/* Nothing stuck: the same faults now succeed. */
 	v = th_stamp(6, 1);
 	CHECK_EQ(th_access(&env, a, 6, 0, true, &v), 0);
 	v = th_stamp(7, 1);
 	CHECK_EQ(th_access(&env, a, 7, 0, true, &v), 0);
-	CHECK_EQ(load(&env, a, 8, 0), th_stamp(8, 1));
-	CHECK_EQ(load(&env, a, 6, 0), th_stamp(6, 1));
-	CHECK_EQ(load(&env, a, 7, 0), th_stamp(7, 1));
-	CHECK_EQ(cnt(&env.fs.allocs), 3);
+	CHECK_EQ(th_load(&env, a, 8, 0), th_stamp(8, 1));
+	CHECK_EQ(th_load(&env, a, 6, 0), th_stamp(6, 1));
+	CHECK_EQ(th_load(&env, a, 7, 0), th_stamp(7, 1));
+	CHECK_EQ(th_cnt(&env.fs.allocs), 3);
 	env_teardown(&env);
 }
 
@@ -628,9 +570,9 @@ static void test_mkwrite(void)
 	a = th_region_add(&env, true, false, false);
 	b = th_region_add(&env, true, false, false);
 
-	store(&env, a, 3, 0, th_stamp(3, 1));
-	CHECK_EQ(load(&env, b, 3, 0), th_stamp(3, 1));
-	allocs = cnt(&env.fs.allocs);
+	th_store(&env, a, 3, 0, th_stamp(3, 1));
+	CHECK_EQ(th_load(&env, b, 3, 0), th_stamp(3, 1));
+	allocs = th_cnt(&env.fs.allocs);
 	CHECK(a->ptes[3].writable);
 
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
@@ -643,19 +585,19 @@ static void test_mkwrite(void)
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, writeback), 1);
 
 	mkw = DAX_FAULT_STAT(&env.f, mkwrite);
-	store(&env, a, 3, 0, th_stamp(3, 2));
+	th_store(&env, a, 3, 0, th_stamp(3, 2));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw + 1);
 	CHECK(th_entry_dirty(&env.f, 3));
 	CHECK(a->ptes[3].writable);
 	CHECK(!b->ptes[3].writable);
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, major), 1);
-	CHECK_EQ(load(&env, b, 3, 0), th_stamp(3, 2));
+	CHECK_EQ(th_load(&env, b, 3, 0), th_stamp(3, 2));
 
 	/* Again through the other region. */
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK(!th_entry_dirty(&env.f, 3));
-	store(&env, b, 3, 1, th_stamp(3, 3));
+	th_store(&env, b, 3, 1, th_stamp(3, 3));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw + 2);
 	CHECK(th_entry_dirty(&env.f, 3));
 	CHECK(b->ptes[3].writable);
@@ -666,7 +608,7 @@ static void test_mkwrite(void)
 	 * page mapped by a span has, so it becomes a write fault, which
 	 * sorts out either case (here: a new, zeroed block, writable).
 	 */
-	store(&env, a, 40, 0, th_stamp(40, 1));
+	th_store(&env, a, 40, 0, th_stamp(40, 1));
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK_EQ(dax_truncate(&env.f, 40 * DAX_PAGE_SIZE), 0);
 	CHECK_EQ(dax_truncate(&env.f, NR_PAGES * DAX_PAGE_SIZE), 0);
@@ -682,10 +624,10 @@ static void test_mkwrite(void)
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), mkw);
 	CHECK_EQ(a->ptes[40].kind, TH_BLOCK);
 	CHECK(a->ptes[40].writable);
-	CHECK_EQ(load(&env, a, 40, 0), 0);
-	store(&env, a, 40, 1, th_stamp(40, 2));
-	CHECK_EQ(load(&env, a, 40, 0), 0);
-	CHECK_EQ(load(&env, a, 40, 1), th_stamp(40, 2));
+	CHECK_EQ(th_load(&env, a, 40, 0), 0);
+	th_store(&env, a, 40, 1, th_stamp(40, 2));
+	CHECK_EQ(th_load(&env, a, 40, 0), 0);
+	CHECK_EQ(th_load(&env, a, 40, 1), th_stamp(40, 2));
 	env_teardown(&env);
 }
 
@@ -720,7 +662,7 @@ static void test_rw(void)
 	fill(in, 5000, 1);
 	CHECK_EQ(dax_write(&env.f, in, 5000, 100), 5000);
 	CHECK_EQ(atomic_load(&env.fs.size), 5100);
-	CHECK_EQ(cnt(&env.fs.allocs), 2);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 	memset(out, 0xff, sizeof(out));
 	CHECK_EQ(dax_read(&env.f, out, sizeof(out), 0), 5100);
 	CHECK(all_zero(out, 100));
@@ -735,10 +677,10 @@ static void test_rw(void)
 	CHECK_EQ(dax_read(&env.f, out, 12, 4089), 12);
 	CHECK(memcmp(out + 1, in, 10) == 0);
 	CHECK_EQ(atomic_load(&env.fs.size), 5100);
-	CHECK_EQ(cnt(&env.fs.allocs), 2);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 2);
 
 	/* A store through a mapping beyond EOF, inside the last page. */
-	store(&env, a, 1, 300, th_stamp(1, 1));
+	th_store(&env, a, 1, 300, th_stamp(1, 1));
 	/* Extending past it: the gap, old tail included, reads zeros. */
 	fill(in, 10, 9);
 	CHECK_EQ(dax_write(&env.f, in, 10, 3 * DAX_PAGE_SIZE + 10), 10);
@@ -749,7 +691,7 @@ static void test_rw(void)
 	CHECK(all_zero(out, 3 * DAX_PAGE_SIZE + 10 - 5100));
 	CHECK(memcmp(out + 3 * DAX_PAGE_SIZE + 10 - 5100, in, 10) == 0);
 	CHECK_EQ(th_fs_block_of(&env.fs, 2), TH_HOLE);
-	CHECK_EQ(load(&env, a, 1, 300), 0);
+	CHECK_EQ(th_load(&env, a, 1, 300), 0);
 
 	/* Grow by truncate: holes read zeros, writes inside keep the size. */
 	CHECK_EQ(dax_truncate(&env.f, 20 * DAX_PAGE_SIZE), 0);
@@ -765,7 +707,7 @@ static void test_rw(void)
 	CHECK(memcmp(out + 7, in, 3) == 0);
 	CHECK(all_zero(out + 10, 2));
 	/* A mapping of the page sees what write(2) put there. */
-	CHECK_EQ(load(&env, a, 12, 0), (uint64_t)in[0] << 56);
+	CHECK_EQ(th_load(&env, a, 12, 0), (uint64_t)in[0] << 56);
 	/* Whole pages at once, across three pages. */
 	fill(in, sizeof(in), 3);
 	CHECK_EQ(dax_write(&env.f, in, sizeof(in), 14 * DAX_PAGE_SIZE + 2048),

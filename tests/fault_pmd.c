@@ -40,26 +40,11 @@
 #include <errno.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PMDS 4
 #define NR_PAGES (NR_PMDS * DAX_PMD_NR)
 #define NR_BLOCKS (2 * NR_PAGES)
-
-static unsigned long cnt(atomic_ulong *c)
-{
-	return atomic_load(c);
-}
-
-static dax_entry_t peek(struct th_env *env, uint64_t index)
-{
-	DAX_CURSOR(cur, index, &env->f.m.idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
-}
 
 /*
  * Walk the index: no EMPTY or locked entry, and a PMD entry has its range
@@ -110,7 +95,7 @@ static void check_pmd_mappings(struct th_env *env)
 		for (uint64_t p = 0; p < env->fs.max_pages; p++) {
 			struct th_pte *pte = &reg->ptes[p];
 			uint64_t pidx = p & DAX_PMD_MASK;
-			dax_entry_t e = peek(env, p);
+			dax_entry_t e = th_peek(env, p);
 
 			if (pte->kind == TH_NONE || pte->kind == TH_PRIVATE)
 				continue;
@@ -146,8 +131,7 @@ static void check_pmd_mappings(struct th_env *env)
 
 static void env_setup(struct th_env *env, uint64_t pages)
 {
-	REQUIRE(th_env_init(env, NR_BLOCKS, NR_PAGES) == 0);
-	atomic_store(&env->fs.size, pages * DAX_PAGE_SIZE);
+	th_env_setup(env, NR_BLOCKS, NR_PAGES, pages * DAX_PAGE_SIZE);
 }
 
 static void env_teardown(struct th_env *env)
@@ -156,30 +140,6 @@ static void env_teardown(struct th_env *env)
 	check_index(env);
 	check_pmd_mappings(env);
 	th_env_destroy(env);
-}
-
-static uint64_t load(struct th_env *env, struct th_region *r, uint64_t index,
-		     unsigned int word)
-{
-	uint64_t v = 0xdeadULL;
-
-	CHECK_EQ(th_access(env, r, index, word, false, &v), 0);
-	return v;
-}
-
-static void store(struct th_env *env, struct th_region *r, uint64_t index,
-		  unsigned int word, uint64_t v)
-{
-	CHECK_EQ(th_access(env, r, index, word, true, &v), 0);
-}
-
-static struct dax_vmf mkvmf(struct th_region *r, uint64_t index, bool write)
-{
-	return (struct dax_vmf){ .region = r,
-				 .index = index,
-				 .flags = (write ? DAX_VMF_WRITE : 0) |
-					  (r->shared ? DAX_VMF_SHARED : 0) |
-					  (r->sync ? DAX_VMF_SYNC : 0) };
 }
 
 /* Is all of PMD range @pidx mapped in @r as one PMD of @kind? */
@@ -216,27 +176,27 @@ static void test_zero_pmd(void)
 	a = th_region_add(&env, true, false, true);
 	b = th_region_add(&env, true, false, true);
 
-	CHECK_EQ(load(&env, a, 5, 9), 0);
+	CHECK_EQ(th_load(&env, a, 5, 9), 0);
 	CHECK(pmd_mapped(a, 0, TH_ZERO, false));
-	e = peek(&env, 0);
+	e = th_peek(&env, 0);
 	CHECK(e && dax_entry_is_pmd(e) && dax_entry_is_zero(e));
-	CHECK(dax_entry_same(peek(&env, 511), e));
+	CHECK(dax_entry_same(th_peek(&env, 511), e));
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 1);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 0);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pte), 0);
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK(!th_entry_dirty(&env.f, 0));
 	/* Nothing next door. */
 	CHECK_EQ(a->ptes[DAX_PMD_NR].kind, TH_NONE);
 	CHECK(!th_entry_present(&env.f, DAX_PMD_NR));
 
 	/* Another huge region shares the entry. */
-	CHECK_EQ(load(&env, b, 300, 0), 0);
+	CHECK_EQ(th_load(&env, b, 300, 0), 0);
 	CHECK(pmd_mapped(b, 0, TH_ZERO, false));
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 2);
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	env_teardown(&env);
 }
 
@@ -255,10 +215,10 @@ static void test_block_pmd(void)
 	b = th_region_add(&env, true, false, true);
 	c = th_region_add(&env, true, false, false);
 
-	vmf = mkvmf(a, pidx + 7, true);
+	vmf = th_vmf(a, pidx + 7, true);
 	ret = dax_fault(&env.f, &vmf, DAX_PMD_ORDER);
 	CHECK_EQ(ret, DAX_FAULT_MAJOR);
-	CHECK_EQ(cnt(&env.fs.allocs), DAX_PMD_NR);
+	CHECK_EQ(th_cnt(&env.fs.allocs), DAX_PMD_NR);
 	blk = th_fs_block_of(&env.fs, pidx);
 	REQUIRE(blk != TH_HOLE);
 	CHECK_EQ(blk & (DAX_PMD_NR - 1), 0);
@@ -267,7 +227,7 @@ static void test_block_pmd(void)
 		    a->ptes[pidx + i].block != blk + i)
 			CHECK(!"PMD extent not contiguous");
 	CHECK(pmd_mapped(a, pidx, TH_BLOCK, true));
-	e = peek(&env, pidx + 100);
+	e = th_peek(&env, pidx + 100);
 	CHECK(dax_entry_is_pmd(e) && !dax_entry_is_zero(e) &&
 	      !dax_entry_is_empty(e));
 	CHECK_EQ(dax_entry_block(e), blk);
@@ -281,43 +241,43 @@ static void test_block_pmd(void)
 	/* The same write again: not major, nothing allocated. */
 	ret = dax_fault(&env.f, &vmf, DAX_PMD_ORDER);
 	CHECK_EQ(ret, DAX_FAULT_DONE);
-	CHECK_EQ(cnt(&env.fs.allocs), DAX_PMD_NR);
+	CHECK_EQ(th_cnt(&env.fs.allocs), DAX_PMD_NR);
 
-	store(&env, a, pidx + 33, 2, th_stamp(pidx + 33, 1));
+	th_store(&env, a, pidx + 33, 2, th_stamp(pidx + 33, 1));
 	/* A read through another huge region: the PMD, read-only. */
-	CHECK_EQ(load(&env, b, pidx + 33, 2), th_stamp(pidx + 33, 1));
+	CHECK_EQ(th_load(&env, b, pidx + 33, 2), th_stamp(pidx + 33, 1));
 	CHECK(pmd_mapped(b, pidx, TH_BLOCK, false));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 3);
 
 	/* A 4 KiB fault inside the block PMD maps block + offset. */
-	vmf = mkvmf(c, pidx + 33, false);
+	vmf = th_vmf(c, pidx + 33, false);
 	CHECK_EQ(dax_pte_fault(&env.f, &vmf), DAX_FAULT_DONE);
 	CHECK_EQ(c->ptes[pidx + 33].kind, TH_BLOCK);
 	CHECK_EQ(c->ptes[pidx + 33].block, blk + 33);
 	CHECK(!c->ptes[pidx + 33].pmd);
 	CHECK(!c->ptes[pidx + 33].writable);
-	CHECK_EQ(load(&env, c, pidx + 33, 2), th_stamp(pidx + 33, 1));
+	CHECK_EQ(th_load(&env, c, pidx + 33, 2), th_stamp(pidx + 33, 1));
 	/* Its span: the rest of the 2 MiB, read-only, without entries. */
 	CHECK_EQ(c->ptes[pidx + 40].kind, TH_BLOCK);
 	CHECK_EQ(c->ptes[pidx + 40].block, blk + 40);
 	CHECK(!c->ptes[pidx + 40].writable);
-	store(&env, c, pidx + 40, 0, th_stamp(pidx + 40, 1)); /* mkwrite */
+	th_store(&env, c, pidx + 40, 0, th_stamp(pidx + 40, 1)); /* mkwrite */
 	CHECK_EQ(c->ptes[pidx + 40].block, blk + 40);
 	CHECK(c->ptes[pidx + 40].writable);
-	CHECK_EQ(load(&env, a, pidx + 40, 0), th_stamp(pidx + 40, 1));
+	CHECK_EQ(th_load(&env, a, pidx + 40, 0), th_stamp(pidx + 40, 1));
 	/* Still one PMD entry, never split for a block-mapped range. */
-	e = peek(&env, pidx + 40);
+	e = th_peek(&env, pidx + 40);
 	CHECK(dax_entry_is_pmd(e));
 	CHECK_EQ(dax_entry_block(e), blk);
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
-	CHECK_EQ(cnt(&env.f.m.stats.downgrades), 0);
-	CHECK_EQ(cnt(&env.fs.allocs), DAX_PMD_NR);
+	CHECK_EQ(th_cnt(&env.f.m.stats.downgrades), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), DAX_PMD_NR);
 
 	/* Clean, then a store through the PMD mapping: mkwrite, 2 MiB. */
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	CHECK(!th_entry_dirty(&env.f, pidx));
 	CHECK(pmd_mapped(a, pidx, TH_BLOCK, false));
-	store(&env, a, pidx + 500, 0, th_stamp(pidx + 500, 1));
+	th_store(&env, a, pidx + 500, 0, th_stamp(pidx + 500, 1));
 	CHECK(th_entry_dirty(&env.f, pidx));
 	CHECK(pmd_mapped(a, pidx, TH_BLOCK, true));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, mkwrite), 2);
@@ -328,7 +288,7 @@ static void test_block_pmd(void)
 
 static void check_pte_entry(struct th_env *env, uint64_t index)
 {
-	dax_entry_t e = peek(env, index);
+	dax_entry_t e = th_peek(env, index);
 
 	CHECK(e != 0);
 	CHECK(!dax_entry_is_pmd(e));
@@ -348,20 +308,20 @@ static void test_fallback_private_eof(void)
 	p = th_region_add(&env, false, false, true);
 
 	/* Private write: copy one page, never a 2 MiB anything. */
-	store(&env, p, 100, 0, th_stamp(100, 1));
+	th_store(&env, p, 100, 0, th_stamp(100, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 1);
 	CHECK_EQ(p->ptes[100].kind, TH_PRIVATE);
 	CHECK(!p->ptes[100].pmd);
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 0);
 	CHECK(!th_entry_present(&env.f, 100));
-	vmf = mkvmf(p, 101, true);
+	vmf = th_vmf(p, 101, true);
 	CHECK_EQ(dax_pmd_fault(&env.f, &vmf), DAX_FAULT_FALLBACK);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 2);
 
 	/* EOF inside the last 2 MiB: read and write fall back. */
 	fb = DAX_FAULT_STAT(&env.f, fallback);
-	CHECK_EQ(load(&env, a, last + 5, 0), 0);
+	CHECK_EQ(th_load(&env, a, last + 5, 0), 0);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 1);
 	CHECK_EQ(a->ptes[last + 5].kind, TH_ZERO);
 	CHECK(!a->ptes[last + 5].pmd);
@@ -370,13 +330,13 @@ static void test_fallback_private_eof(void)
 	CHECK_EQ(a->ptes[size - 1].kind, TH_ZERO);
 	CHECK_EQ(a->ptes[size].kind, TH_NONE);
 	check_pte_entry(&env, last + 5);
-	store(&env, a, last + 6, 0, th_stamp(last + 6, 1));
+	th_store(&env, a, last + 6, 0, th_stamp(last + 6, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 2);
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	CHECK(!a->ptes[last + 6].pmd);
 	check_pte_entry(&env, last + 6);
 	/* Beyond EOF: SIGBUS, not fallback. */
-	vmf = mkvmf(a, size + 2, false);
+	vmf = th_vmf(a, size + 2, false);
 	CHECK_EQ(dax_pmd_fault(&env.f, &vmf), DAX_FAULT_SIGBUS);
 	CHECK_EQ(dax_fault(&env.f, &vmf, DAX_PMD_ORDER), DAX_FAULT_SIGBUS);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 2);
@@ -394,18 +354,18 @@ static void test_fallback_short_extent(void)
 	a = th_region_add(&env, true, false, true);
 	env.fs.pmd_alloc = false;
 
-	store(&env, a, pidx + 9, 0, th_stamp(pidx + 9, 1));
+	th_store(&env, a, pidx + 9, 0, th_stamp(pidx + 9, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 1);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 0);
-	CHECK(cnt(&env.fs.allocs) < DAX_PMD_NR);
+	CHECK(th_cnt(&env.fs.allocs) < DAX_PMD_NR);
 	CHECK_EQ(a->ptes[pidx + 9].kind, TH_BLOCK);
 	CHECK_EQ(a->ptes[pidx + 9].block, th_fs_block_of(&env.fs, pidx + 9));
 	CHECK(!a->ptes[pidx + 9].pmd);
 	CHECK(a->ptes[pidx + 9].writable);
-	e = peek(&env, pidx + 9);
+	e = th_peek(&env, pidx + 9);
 	CHECK(e && !dax_entry_is_pmd(e));
 	CHECK_EQ(dax_entry_block(e), th_fs_block_of(&env.fs, pidx + 9));
-	CHECK(!dax_entry_is_pmd(peek(&env, pidx)));
+	CHECK(!dax_entry_is_pmd(th_peek(&env, pidx)));
 	env_teardown(&env);
 }
 
@@ -479,12 +439,11 @@ static void test_fallback_conflict(void)
 		pthread_cond_wait(&h.cond, &h.lock);
 	pthread_mutex_unlock(&h.lock);
 
-	waits = cnt(&env.f.m.stats.waits);
-	conflicts = cnt(&env.f.m.stats.conflicts);
+	waits = th_cnt(&env.f.m.stats.waits);
+	conflicts = th_cnt(&env.f.m.stats.conflicts);
 	for (int write = 0; write < 2; write++) {
-		j = (struct pmd_job){ .env = &env,
-				      .vmf = mkvmf(a, pidx + 3 + write,
-						   write) };
+		j = (struct pmd_job){.env = &env,
+				     .vmf = th_vmf(a, pidx + 3 + write, write)};
 		REQUIRE(pthread_create(&jt, NULL, pmd_fault_thread, &j) == 0);
 		t0 = t_now();
 		while (!atomic_load(&j.done) && t_now() - t0 < 5)
@@ -498,13 +457,13 @@ static void test_fallback_conflict(void)
 		pthread_join(jt, NULL);
 		CHECK_EQ(atomic_load(&j.ret), DAX_FAULT_FALLBACK);
 	}
-	CHECK_EQ(cnt(&env.f.m.stats.waits), waits);
-	CHECK(cnt(&env.f.m.stats.conflicts) >= conflicts + 2);
+	CHECK_EQ(th_cnt(&env.f.m.stats.waits), waits);
+	CHECK(th_cnt(&env.f.m.stats.conflicts) >= conflicts + 2);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 2);
-	CHECK_EQ(cnt(&env.fs.allocs), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 0);
 	CHECK(range_unmapped(a, pidx));
 	/* The 4 KiB fault that follows works next to the locked entry. */
-	vmf = mkvmf(a, pidx + 3, false);
+	vmf = th_vmf(a, pidx + 3, false);
 	CHECK_EQ(dax_pte_fault(&env.f, &vmf), DAX_FAULT_DONE);
 	CHECK_EQ(a->ptes[pidx + 3].kind, TH_ZERO);
 	CHECK(!a->ptes[pidx + 3].pmd);
@@ -518,9 +477,9 @@ static void test_fallback_conflict(void)
 		pthread_join(jt, NULL);
 
 	/* Unlocked 4 KiB entries conflict too: through th_access. */
-	store(&env, a, pidx + 4, 0, th_stamp(pidx + 4, 1));
+	th_store(&env, a, pidx + 4, 0, th_stamp(pidx + 4, 1));
 	CHECK(!a->ptes[pidx + 4].pmd);
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	check_pte_entry(&env, pidx + 4);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 0);
 	pthread_mutex_destroy(&h.lock);
@@ -543,23 +502,23 @@ static void test_downgrade(void)
 	c = th_region_add(&env, true, false, false);
 
 	/* A write by a 4 KiB fault inside a zero PMD. */
-	CHECK_EQ(load(&env, a, 5, 0), 0);
-	CHECK_EQ(load(&env, b, 6, 0), 0);
+	CHECK_EQ(th_load(&env, a, 5, 0), 0);
+	CHECK_EQ(th_load(&env, b, 6, 0), 0);
 	CHECK(pmd_mapped(a, 0, TH_ZERO, false));
 	CHECK(pmd_mapped(b, 0, TH_ZERO, false));
-	store(&env, c, 7, 0, th_stamp(7, 1));
-	CHECK_EQ(cnt(&env.f.m.stats.downgrades), 1);
+	th_store(&env, c, 7, 0, th_stamp(7, 1));
+	CHECK_EQ(th_cnt(&env.f.m.stats.downgrades), 1);
 	CHECK(range_unmapped(a, 0));
 	CHECK(range_unmapped(b, 0));
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	CHECK(!th_entry_present(&env.f, 0));
-	e = peek(&env, 7);
+	e = th_peek(&env, 7);
 	CHECK(e && !dax_entry_is_pmd(e) && !dax_entry_is_zero(e));
 	CHECK_EQ(env.f.m.idx.nr_entries, 1);
 	/* The huge regions see the data; PMD faults there now fall back. */
 	fb = DAX_FAULT_STAT(&env.f, fallback);
-	CHECK_EQ(load(&env, a, 7, 0), th_stamp(7, 1));
-	CHECK_EQ(load(&env, b, 8, 0), 0);
+	CHECK_EQ(th_load(&env, a, 7, 0), th_stamp(7, 1));
+	CHECK_EQ(th_load(&env, b, 8, 0), 0);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), fb + 2);
 	CHECK(!a->ptes[7].pmd);
 	CHECK_EQ(b->ptes[8].kind, TH_ZERO);
@@ -567,14 +526,14 @@ static void test_downgrade(void)
 	check_pte_entry(&env, 8);
 
 	/* A read by a 4 KiB fault inside a zero PMD downgrades as well. */
-	CHECK_EQ(load(&env, a, DAX_PMD_NR + 1, 0), 0);
+	CHECK_EQ(th_load(&env, a, DAX_PMD_NR + 1, 0), 0);
 	CHECK(pmd_mapped(a, DAX_PMD_NR, TH_ZERO, false));
-	CHECK_EQ(load(&env, c, DAX_PMD_NR + 2, 0), 0);
-	CHECK_EQ(cnt(&env.f.m.stats.downgrades), 2);
+	CHECK_EQ(th_load(&env, c, DAX_PMD_NR + 2, 0), 0);
+	CHECK_EQ(th_cnt(&env.f.m.stats.downgrades), 2);
 	CHECK(range_unmapped(a, DAX_PMD_NR));
 	CHECK_EQ(c->ptes[DAX_PMD_NR + 2].kind, TH_ZERO);
 	check_pte_entry(&env, DAX_PMD_NR + 2);
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	env_teardown(&env);
 }
 
@@ -589,23 +548,23 @@ static void test_pmd_hole_fill(void)
 	a = th_region_add(&env, true, false, true);
 	b = th_region_add(&env, true, false, true);
 
-	CHECK_EQ(load(&env, a, 3, 0), 0);
-	CHECK_EQ(load(&env, b, 4, 0), 0);
-	store(&env, a, 3, 1, th_stamp(3, 1));
+	CHECK_EQ(th_load(&env, a, 3, 0), 0);
+	CHECK_EQ(th_load(&env, b, 4, 0), 0);
+	th_store(&env, a, 3, 1, th_stamp(3, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole_fill), 1);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 1);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, fallback), 0);
-	CHECK_EQ(cnt(&env.f.m.stats.downgrades), 0);
-	CHECK_EQ(cnt(&env.fs.allocs), DAX_PMD_NR);
+	CHECK_EQ(th_cnt(&env.f.m.stats.downgrades), 0);
+	CHECK_EQ(th_cnt(&env.fs.allocs), DAX_PMD_NR);
 	blk = th_fs_block_of(&env.fs, 0);
 	CHECK_EQ(blk & (DAX_PMD_NR - 1), 0);
 	CHECK(pmd_mapped(a, 0, TH_BLOCK, true));
 	CHECK(range_unmapped(b, 0));
-	e = peek(&env, 0);
+	e = th_peek(&env, 0);
 	CHECK(dax_entry_is_pmd(e) && !dax_entry_is_zero(e));
 	CHECK_EQ(dax_entry_block(e), blk);
 	CHECK(th_entry_dirty(&env.f, 0));
-	CHECK_EQ(load(&env, b, 3, 1), th_stamp(3, 1));
+	CHECK_EQ(th_load(&env, b, 3, 1), th_stamp(3, 1));
 	CHECK(pmd_mapped(b, 0, TH_BLOCK, false));
 	env_teardown(&env);
 }
@@ -627,10 +586,10 @@ static void test_short_extent_under_zero_pmd(void)
 	a = th_region_add(&env, true, false, true);
 	c = th_region_add(&env, true, false, false);
 
-	CHECK_EQ(load(&env, a, 5, 0), 0);
+	CHECK_EQ(th_load(&env, a, 5, 0), 0);
 	CHECK(pmd_mapped(a, 0, TH_ZERO, false));
 	env.fs.pmd_alloc = false;
-	vmf = mkvmf(a, 7, true);
+	vmf = th_vmf(a, 7, true);
 	CHECK_EQ(dax_pmd_fault(&env.f, &vmf), DAX_FAULT_FALLBACK);
 	/* Before the PTE fault that would follow: consistent already. */
 	th_check_quiescent(&env);
@@ -641,8 +600,8 @@ static void test_short_extent_under_zero_pmd(void)
 	/* And the PTE fault of the fallback, then a 4 KiB reader. */
 	CHECK_EQ(dax_pte_fault(&env.f, &vmf), DAX_FAULT_MAJOR);
 	CHECK(a->ptes[7].writable);
-	CHECK_EQ(load(&env, c, 0, 0), word);
-	CHECK_EQ(load(&env, a, 0, 0), word);
+	CHECK_EQ(th_load(&env, c, 0, 0), word);
+	CHECK_EQ(th_load(&env, a, 0, 0), word);
 	env_teardown(&env);
 }
 
@@ -747,8 +706,10 @@ static void test_concurrent(void)
 	}
 	printf("concurrent: %lu accesses in %lu rounds, %lu PMD maps, %lu "
 	       "fallbacks, %lu downgrades, %lu hole fills\n",
-	       ops, rounds, DAX_FAULT_STAT(&env.f, pmd), DAX_FAULT_STAT(&env.f, fallback),
-	       cnt(&env.f.m.stats.downgrades), DAX_FAULT_STAT(&env.f, hole_fill));
+	       ops, rounds, DAX_FAULT_STAT(&env.f, pmd),
+	       DAX_FAULT_STAT(&env.f, fallback),
+	       th_cnt(&env.f.m.stats.downgrades),
+	       DAX_FAULT_STAT(&env.f, hole_fill));
 	CHECK(DAX_FAULT_STAT(&env.f, pmd) > 0);
 	CHECK(DAX_FAULT_STAT(&env.f, fallback) > 0);
 	env_teardown(&env);

@@ -44,6 +44,7 @@
 #include <stdatomic.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 #include "fault/fault_priv.h" /* dax_unmap_entries() */
 
 #define NR_PAGES 1024
@@ -120,56 +121,26 @@ static void job_run_sleep(struct job *j, struct th_env *env, enum op op,
 /* Join @j, failing (not hanging) if it does not finish in 10 seconds. */
 static void job_join(struct job *j, const char *what)
 {
-	double end = t_now() + 10;
-
-	while (!atomic_load(&j->done)) {
-		if (t_now() > end) {
-			fprintf(stderr, "%s: thread never finished (lost "
-					"wake-up?)\n",
-				what);
-			exit(T_FAIL);
-		}
-		usleep(100);
-	}
-	pthread_join(j->thread, NULL);
+	th_join_within(j->thread, &j->done, what);
 }
 
 /* ---- helpers ---- */
 
 static void env_setup(struct th_env *env, const bool *huge, int nr_regions)
 {
-	REQUIRE(th_env_init(env, NR_PAGES, NR_PAGES) == 0);
-	env->fs.pmd_alloc = true;
-	for (int i = 0; i < nr_regions; i++)
-		REQUIRE(th_region_add(env, true, false, huge[i]));
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
-	env->f.hook = hook;
+	th_env_setup_shared(env, NR_PAGES, huge, nr_regions, hook);
 }
 
+/* Word 0 of page @index through @r. */
 static uint64_t load(struct th_env *env, struct th_region *r, uint64_t index)
 {
-	uint64_t v = ~0ULL;
-
-	CHECK_EQ(th_access(env, r, index, 0, false, &v), 0);
-	return v;
+	return th_load(env, r, index, 0);
 }
 
 static void store(struct th_env *env, struct th_region *r, uint64_t index,
 		  uint64_t v)
 {
-	CHECK_EQ(th_access(env, r, index, 0, true, &v), 0);
-}
-
-/* The entry covering @index now (0 if none), as a lock-free peek. */
-static dax_entry_t peek(struct th_env *env, uint64_t index)
-{
-	DAX_CURSOR(cur, index, &env->f.m.idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
+	th_store(env, r, index, 0, v);
 }
 
 /*
@@ -179,7 +150,7 @@ static dax_entry_t peek(struct th_env *env, uint64_t index)
  */
 static bool seed_would_warn(struct th_env *env, uint64_t index)
 {
-	dax_entry_t e = peek(env, index);
+	dax_entry_t e = th_peek(env, index);
 
 	return !e || dax_entry_is_zero(e);
 }
@@ -251,7 +222,7 @@ static void part1bc_engine(void)
 	job_run(&a, &env, OP_READ, &env.vm.regions[0], index,
 		1U << DAX_HOOK_FAULT_MAPPED);
 	gate_wait(DAX_HOOK_FAULT_MAPPED);
-	CHECK(dax_entry_is_empty(peek(&env, index)));
+	CHECK(dax_entry_is_empty(th_peek(&env, index)));
 	for (int i = 0; i < NR_WAITERS; i++)
 		job_run_sleep(&w[i], &env, OP_READ, &env.vm.regions[i + 1],
 			      index);
@@ -265,7 +236,7 @@ static void part1bc_engine(void)
 	}
 	for (int r = 0; r < 1 + NR_WAITERS; r++)
 		CHECK_EQ(env.vm.regions[r].ptes[index].kind, TH_ZERO);
-	e = peek(&env, index);
+	e = th_peek(&env, index);
 	CHECK(dax_entry_is_zero(e) && !dax_entry_locked(e));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, hole), 1 + NR_WAITERS);
 	printf("part 1b: %d faults asleep on a hole's entry all woke and "
@@ -320,7 +291,7 @@ static void part1d_pmd(void)
 	job_run(&a, &env, OP_READ, &env.vm.regions[0], pidx + 100,
 		1U << DAX_HOOK_FAULT_MAPPED);
 	gate_wait(DAX_HOOK_FAULT_MAPPED);
-	CHECK(dax_entry_is_pmd(peek(&env, pidx + 300)));
+	CHECK(dax_entry_is_pmd(th_peek(&env, pidx + 300)));
 	/* A 2 MiB fault, then two 4 KiB faults, all on the PMD entry. */
 	for (int i = 0; i < NR_WAITERS; i++)
 		job_run_sleep(&w[i], &env, OP_READ, &env.vm.regions[i + 1],
@@ -337,7 +308,7 @@ static void part1d_pmd(void)
 	CHECK(atomic_load(&env.f.m.stats.downgrades) >= 1);
 	CHECK_EQ(env.vm.regions[2].ptes[at[1]].kind, TH_ZERO);
 	CHECK_EQ(env.vm.regions[3].ptes[at[2]].kind, TH_ZERO);
-	CHECK(!dax_entry_is_pmd(peek(&env, at[2])));
+	CHECK(!dax_entry_is_pmd(th_peek(&env, at[2])));
 	for (int r = 0; r < 4; r++)
 		for (int i = 0; i < NR_WAITERS; i++)
 			CHECK_EQ(load(&env, &env.vm.regions[r], at[i]), 0);
@@ -386,7 +357,7 @@ static int part2a_gone(void)
 
 	/* A PMD entry, looked up through an index inside it. */
 	CHECK_EQ(load(&env, rh, 700), 0);
-	CHECK(dax_entry_is_pmd(peek(&env, 700)));
+	CHECK(dax_entry_is_pmd(th_peek(&env, 700)));
 	CHECK_EQ(dax_punch_hole(&env.f, 512 * DAX_PAGE_SIZE,
 				DAX_PMD_NR * DAX_PAGE_SIZE),
 		 0);

@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PAGES 1024 /* two 2 MiB extents */
 #define NR_READERS 3
@@ -109,18 +110,7 @@ static void job_run(struct job *j, void *(*fn)(void *))
 /* Join @j, failing (not hanging) if it does not finish in 10 seconds. */
 static void job_join(struct job *j, const char *what)
 {
-	double end = t_now() + 10;
-
-	while (!atomic_load(&j->done)) {
-		if (t_now() > end) {
-			fprintf(stderr, "%s: thread never finished (lost "
-					"wake-up?)\n",
-				what);
-			exit(T_FAIL);
-		}
-		usleep(100);
-	}
-	pthread_join(j->thread, NULL);
+	th_join_within(j->thread, &j->done, what);
 }
 
 /* ---- data ---- */
@@ -134,15 +124,6 @@ static void fill(uint64_t first, uint64_t nr, uint64_t gen)
 		for (unsigned int w = 0; w < DAX_PAGE_SIZE / 8; w++)
 			buf[i * (DAX_PAGE_SIZE / 8) + w] =
 				th_stamp(first + i, gen);
-}
-
-static uint64_t read_word(struct th_env *env, struct th_region *r,
-			  uint64_t index, unsigned int word)
-{
-	uint64_t v = ~0ULL;
-
-	CHECK_EQ(th_access(env, r, index, word, false, &v), 0);
-	return v;
 }
 
 /*
@@ -172,7 +153,7 @@ static int check_written(struct th_env *env, uint64_t first, uint64_t nr,
 					    : first + t_rand_below(rng, nr);
 			unsigned int w = (unsigned int)t_rand_below(
 				rng, DAX_PAGE_SIZE / 8);
-			uint64_t v = read_word(env, reg, p, w);
+			uint64_t v = th_load(env, reg, p, w);
 
 			if (v != th_stamp(p, gen)) {
 				fprintf(stderr, "region %d page %llu word %u: "
@@ -190,12 +171,7 @@ static int check_written(struct th_env *env, uint64_t first, uint64_t nr,
 /* An env with @nr_regions shared regions over NR_PAGES, the file full. */
 static void env_setup(struct th_env *env, const bool *huge, int nr_regions)
 {
-	REQUIRE(th_env_init(env, NR_PAGES, NR_PAGES) == 0);
-	env->fs.pmd_alloc = true;
-	for (int i = 0; i < nr_regions; i++)
-		REQUIRE(th_region_add(env, true, false, huge[i]));
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
-	env->f.hook = hook;
+	th_env_setup_shared(env, NR_PAGES, huge, nr_regions, hook);
 }
 
 /* ---- part 1: the read fault holds the hole, the write waits ---- */
@@ -276,7 +252,7 @@ static void part2_write_first(bool pmd, bool zero_first, struct t_rng *rng)
 
 	if (zero_first) {
 		/* Another region shows the hole already. */
-		CHECK_EQ(read_word(&env, rz, rd.index, 0), 0);
+		CHECK_EQ(th_load(&env, rz, rd.index, 0), 0);
 		CHECK_EQ(rz->ptes[rd.index].kind, TH_ZERO);
 		CHECK_EQ(rz->ptes[rd.index].pmd, pmd);
 	}
@@ -299,7 +275,7 @@ static void part2_write_first(bool pmd, bool zero_first, struct t_rng *rng)
 		CHECK_EQ(rz->ptes[rd.index].kind, TH_NONE);
 	}
 	/* The data is not there yet: a load sees the zeroed block. */
-	CHECK_EQ(read_word(&env, rr, rd.index, 2), 0);
+	CHECK_EQ(th_load(&env, rr, rd.index, 2), 0);
 	th_check_quiescent(&env);
 
 	gate_open();
@@ -308,7 +284,7 @@ static void part2_write_first(bool pmd, bool zero_first, struct t_rng *rng)
 	/* The block entry the fault made is in use: the write kept it. */
 	CHECK(th_entry_present(&env.f, rd.index));
 	CHECK_EQ(rr->ptes[rd.index].kind, TH_BLOCK);
-	CHECK_EQ(read_word(&env, rr, rd.index, 9), th_stamp(rd.index, 2));
+	CHECK_EQ(th_load(&env, rr, rd.index, 9), th_stamp(rd.index, 2));
 	CHECK_EQ(check_written(&env, first, nr, 2, rng), 0);
 	th_check_quiescent(&env);
 	CHECK_EQ(th_violations(), 0);
@@ -338,19 +314,19 @@ static void part3_no_invalidation(bool pmd)
 	rz = &env.vm.regions[0];
 
 	/* With dax_write(): the zero page goes, the data shows. */
-	CHECK_EQ(read_word(&env, rz, good, 0), 0);
+	CHECK_EQ(th_load(&env, rz, good, 0), 0);
 	CHECK_EQ(rz->ptes[good].kind, TH_ZERO);
 	fill(good, nr, 3);
 	CHECK_EQ(dax_write(&env.f, buf, nr * DAX_PAGE_SIZE,
 			   good * DAX_PAGE_SIZE),
 		 (long)(nr * DAX_PAGE_SIZE));
-	CHECK_EQ(read_word(&env, rz, good + nr - 1, 1),
+	CHECK_EQ(th_load(&env, rz, good + nr - 1, 1),
 		 th_stamp(good + nr - 1, 3));
 	th_check_quiescent(&env);
 	CHECK_EQ(th_violations(), 0);
 
 	/* Without: allocate and copy, but leave the entries alone. */
-	CHECK_EQ(read_word(&env, rz, bad, 0), 0);
+	CHECK_EQ(th_load(&env, rz, bad, 0), 0);
 	CHECK_EQ(rz->ptes[bad].kind, TH_ZERO);
 	fill(bad, nr, 3);
 	before = th_violations();
@@ -362,7 +338,7 @@ static void part3_no_invalidation(bool pmd)
 	th_fs_ops.iomap_end(&env.fs, &map);
 	th_check_quiescent(&env);
 	CHECK(th_violations() > before);
-	v = read_word(&env, rz, bad + nr - 1, 1);
+	v = th_load(&env, rz, bad + nr - 1, 1);
 	CHECK_EQ(v, 0);
 	CHECK(v != th_stamp(bad + nr - 1, 3));
 	printf("part 3 (%s): without invalidation the zero page stays over "
@@ -399,9 +375,8 @@ static void part4_random(struct t_rng *rng)
 			uint64_t p = first + t_rand_below(rng, nr);
 
 			if (t_rand_below(rng, 2))
-				CHECK_EQ(read_word(&env, &env.vm.regions[r], p,
-						   0),
-					 0);
+				CHECK_EQ(
+				    th_load(&env, &env.vm.regions[r], p, 0), 0);
 		}
 		fill(first, nr, gen);
 

@@ -33,6 +33,7 @@
 #include <errno.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PMDS 6
 #define NR_PAGES (NR_PMDS * DAX_PMD_NR)
@@ -47,18 +48,13 @@ static unsigned long mapped_calls;     /* DAX_HOOK_FAULT_MAPPED hits */
 static unsigned long syncs_at_mapped;  /* fs.syncs at the last of them */
 static bool sync_fails;		       /* next fs sync returns -EIO */
 
-static unsigned long cnt(atomic_ulong *c)
-{
-	return atomic_load(c);
-}
-
 static int rec_insert(void *vm, void *region, uint64_t index,
 		      unsigned int order, uint64_t block, unsigned int flags,
 		      const struct dax_vm_span *span)
 {
 	if (flags & DAX_VM_WRITE) {
 		writable_calls++;
-		syncs_at_writable = cnt(&g_env->fs.syncs);
+		syncs_at_writable = th_cnt(&g_env->fs.syncs);
 		order_at_writable = order;
 	}
 	return th_vm_ops.insert(vm, region, index, order, block, flags,
@@ -69,7 +65,7 @@ static int rec_mkwrite(void *vm, void *region, uint64_t index,
 		       unsigned int order)
 {
 	writable_calls++;
-	syncs_at_writable = cnt(&g_env->fs.syncs);
+	syncs_at_writable = th_cnt(&g_env->fs.syncs);
 	order_at_writable = order;
 	return th_vm_ops.mkwrite(vm, region, index, order);
 }
@@ -91,7 +87,7 @@ static void hook(struct dax_fmap *f, enum dax_hook_point point,
 	(void)arg;
 	if (point == DAX_HOOK_FAULT_MAPPED) {
 		mapped_calls++;
-		syncs_at_mapped = cnt(&g_env->fs.syncs);
+		syncs_at_mapped = th_cnt(&g_env->fs.syncs);
 	}
 }
 
@@ -100,8 +96,7 @@ static struct dax_iomap_ops rec_fs_ops;
 
 static void env_setup(struct th_env *env)
 {
-	REQUIRE(th_env_init(env, 2 * NR_PAGES, NR_PAGES) == 0);
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
+	th_env_setup(env, 2 * NR_PAGES, NR_PAGES, NR_PAGES * DAX_PAGE_SIZE);
 	rec_vm_ops = th_vm_ops;
 	rec_vm_ops.insert = rec_insert;
 	rec_vm_ops.mkwrite = rec_mkwrite;
@@ -132,14 +127,15 @@ static void store_check(struct th_env *env, struct th_region *r,
 			uint64_t index, bool want_sync, enum how how,
 			unsigned int order, int line)
 {
-	unsigned long s0 = cnt(&env->fs.syncs), st0 = DAX_FAULT_STAT(&env->f, sync);
+	unsigned long s0 = th_cnt(&env->fs.syncs),
+		      st0 = DAX_FAULT_STAT(&env->f, sync);
 	unsigned long w0 = writable_calls, m0 = mapped_calls;
 	unsigned long mk0 = DAX_FAULT_STAT(&env->f, mkwrite);
 	uint64_t v = th_stamp(index, s0 + 1);
 	int fails = t_failures;
 
 	CHECK_EQ(th_access(env, r, index, 0, true, &v), 0);
-	CHECK_EQ(cnt(&env->fs.syncs), s0 + want_sync);
+	CHECK_EQ(th_cnt(&env->fs.syncs), s0 + want_sync);
 	CHECK_EQ(DAX_FAULT_STAT(&env->f, sync), st0 + want_sync);
 	CHECK(writable_calls > w0);
 	CHECK_EQ(order_at_writable, order);
@@ -166,22 +162,14 @@ static void store_check(struct th_env *env, struct th_region *r,
 static void load_nosync(struct th_env *env, struct th_region *r,
 			uint64_t index)
 {
-	unsigned long s0 = cnt(&env->fs.syncs), st0 = DAX_FAULT_STAT(&env->f, sync);
+	unsigned long s0 = th_cnt(&env->fs.syncs),
+		      st0 = DAX_FAULT_STAT(&env->f, sync);
 	uint64_t v = 0;
 
 	CHECK_EQ(th_access(env, r, index, 0, false, &v), 0);
 	CHECK(th_stamp_ok(index, v));
-	CHECK_EQ(cnt(&env->fs.syncs), s0);
+	CHECK_EQ(th_cnt(&env->fs.syncs), s0);
 	CHECK_EQ(DAX_FAULT_STAT(&env->f, sync), st0);
-}
-
-static struct dax_vmf mkvmf(struct th_region *r, uint64_t index, bool write)
-{
-	return (struct dax_vmf){ .region = r,
-				 .index = index,
-				 .flags = (write ? DAX_VMF_WRITE : 0) |
-					  (r->shared ? DAX_VMF_SHARED : 0) |
-					  (r->sync ? DAX_VMF_SYNC : 0) };
 }
 
 /* ---- 4 KiB ---- */
@@ -203,12 +191,12 @@ static void test_pte(void)
 
 	/* Allocating write fault: one commit, between alloc and insert. */
 	STORE(&env, s, 3, true, VIA_FAULT, 0);
-	CHECK_EQ(cnt(&env.fs.allocs), 1);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 1);
 	/* Again, directly: the block is durable, nothing to commit. */
-	s0 = cnt(&env.fs.syncs);
-	vmf = mkvmf(s, 3, true);
+	s0 = th_cnt(&env.fs.syncs);
+	vmf = th_vmf(s, 3, true);
 	CHECK_EQ(dax_pte_fault(&env.f, &vmf), DAX_FAULT_DONE);
-	CHECK_EQ(cnt(&env.fs.syncs), s0);
+	CHECK_EQ(th_cnt(&env.fs.syncs), s0);
 	/* Another MAP_SYNC region: read, then mkwrite, no commit. */
 	load_nosync(&env, s2, 3);
 	CHECK(!s2->ptes[3].writable);
@@ -226,7 +214,7 @@ static void test_pte(void)
 	/* A region without MAP_SYNC never commits... */
 	STORE(&env, n, 5, false, VIA_FAULT, 0);
 	STORE(&env, n, 6, false, VIA_FAULT, 0);
-	CHECK_EQ(cnt(&env.fs.allocs), 4);
+	CHECK_EQ(th_cnt(&env.fs.allocs), 4);
 	/* ...so a MAP_SYNC write fault on that block must. */
 	STORE(&env, s, 5, true, VIA_FAULT, 0);
 	/* The commit covered page 6 too: its MAP_SYNC fault has none. */
@@ -246,12 +234,12 @@ static void test_pte(void)
 	STORE(&env, s, 7, false, VIA_MKWRITE, 0);
 
 	/* Private stores copy: no allocation, no commit. */
-	s0 = cnt(&env.fs.syncs);
+	s0 = th_cnt(&env.fs.syncs);
 	v = th_stamp(8, 1);
 	CHECK_EQ(th_access(&env, p, 8, 0, true, &v), 0);
 	CHECK_EQ(th_access(&env, p, 3, 0, true, &v), 0);
 	CHECK_EQ(p->ptes[8].kind, TH_PRIVATE);
-	CHECK_EQ(cnt(&env.fs.syncs), s0);
+	CHECK_EQ(th_cnt(&env.fs.syncs), s0);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, cow), 2);
 	CHECK_EQ(th_fs_block_of(&env.fs, 8), TH_HOLE);
 
@@ -266,7 +254,7 @@ static void test_pte(void)
 	CHECK_EQ(dax_write(&env.f, &v, sizeof(v), 12 * DAX_PAGE_SIZE),
 		 sizeof(v));
 	load_nosync(&env, s2, 12);
-	CHECK_EQ(DAX_FAULT_STAT(&env.f, sync), cnt(&env.fs.syncs));
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, sync), th_cnt(&env.fs.syncs));
 	CHECK_EQ(th_violations(), 0);
 	env_teardown(&env);
 }
@@ -291,7 +279,7 @@ static void test_sync_error(void)
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, sigbus), sigbus + 1);
 	CHECK(!s->ptes[9].writable);
 	CHECK(!th_entry_dirty(&env.f, 9));
-	CHECK_EQ(cnt(&env.fs.syncs), 0);
+	CHECK_EQ(th_cnt(&env.fs.syncs), 0);
 	/* Not durable yet: the next store commits, and works. */
 	STORE(&env, s, 9, true, VIA_FAULT, 0);
 
@@ -300,10 +288,10 @@ static void test_sync_error(void)
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	load_nosync(&env, s, 10);
 	sync_fails = true;
-	s0 = cnt(&env.fs.syncs);
+	s0 = th_cnt(&env.fs.syncs);
 	v = th_stamp(10, 2);
 	CHECK_EQ(th_access(&env, s, 10, 0, true, &v), DAX_FAULT_SIGBUS);
-	CHECK_EQ(cnt(&env.fs.syncs), s0);
+	CHECK_EQ(th_cnt(&env.fs.syncs), s0);
 	CHECK(!s->ptes[10].writable);
 	CHECK(!th_entry_dirty(&env.f, 10));
 	STORE(&env, s, 10, true, VIA_MKWRITE, 0);
@@ -337,13 +325,13 @@ static void test_pmd(void)
 	/* Allocating PMD write fault: one commit before the PMD insert. */
 	STORE(&env, hs, DAX_PMD_NR + 3, true, VIA_FAULT, DAX_PMD_ORDER);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 1);
-	CHECK_EQ(cnt(&env.fs.allocs), DAX_PMD_NR);
+	CHECK_EQ(th_cnt(&env.fs.allocs), DAX_PMD_NR);
 	CHECK(pmd_writable(hs, DAX_PMD_NR));
 	/* The same fault again: durable, no commit. */
-	s0 = cnt(&env.fs.syncs);
-	vmf = mkvmf(hs, DAX_PMD_NR + 3, true);
+	s0 = th_cnt(&env.fs.syncs);
+	vmf = th_vmf(hs, DAX_PMD_NR + 3, true);
 	CHECK_EQ(dax_pmd_fault(&env.f, &vmf), DAX_FAULT_DONE);
-	CHECK_EQ(cnt(&env.fs.syncs), s0);
+	CHECK_EQ(th_cnt(&env.fs.syncs), s0);
 	/* Clean, then PMD mkwrite: no commit. */
 	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
 	STORE(&env, hs, DAX_PMD_NR + 4, false, VIA_MKWRITE, DAX_PMD_ORDER);
@@ -380,7 +368,7 @@ static void test_pmd(void)
 	CHECK_EQ(s4->ptes[5 * DAX_PMD_NR + 17].block,
 		 th_fs_block_of(&env.fs, 5 * DAX_PMD_NR + 17));
 	STORE(&env, s4, 5 * DAX_PMD_NR + 18, false, VIA_FAULT, 0);
-	CHECK_EQ(DAX_FAULT_STAT(&env.f, sync), cnt(&env.fs.syncs));
+	CHECK_EQ(DAX_FAULT_STAT(&env.f, sync), th_cnt(&env.fs.syncs));
 	CHECK_EQ(th_violations(), 0);
 	env_teardown(&env);
 }

@@ -39,12 +39,8 @@
 #include <sched.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 #include "hook_gate.h"
-
-static unsigned long cnt(atomic_ulong *c)
-{
-	return atomic_load(c);
-}
 
 static uint64_t size_pages(struct th_env *env)
 {
@@ -74,52 +70,16 @@ static uint64_t entries_in(struct th_env *env, uint64_t first, uint64_t last)
 	return n;
 }
 
-/* No EMPTY or locked entry anywhere. */
-static void check_entries_settled(struct th_env *env)
-{
-	uint64_t index = 0;
-	dax_entry_t e;
-
-	for (;;) {
-		bool found;
-
-		dax_rcu_read_lock();
-		found = dax_idx_next_entry(&env->f.m.idx, &index, UINT64_MAX,
-					   &e);
-		dax_rcu_read_unlock();
-		if (!found)
-			break;
-		CHECK(!dax_entry_is_empty(e) && !dax_entry_locked(e));
-		index += (uint64_t)1 << dax_entry_order(e);
-	}
-}
-
 static void env_setup(struct th_env *env, uint64_t blocks, uint64_t pages)
 {
-	REQUIRE(th_env_init(env, blocks, pages) == 0);
-	atomic_store(&env->fs.size, pages * DAX_PAGE_SIZE);
+	th_env_setup(env, blocks, pages, pages * DAX_PAGE_SIZE);
 }
 
 static void env_teardown(struct th_env *env)
 {
 	th_check_quiescent(env);
-	check_entries_settled(env);
+	th_check_entries_settled(env);
 	th_env_destroy(env);
-}
-
-static uint64_t load(struct th_env *env, struct th_region *r, uint64_t index,
-		     unsigned int word)
-{
-	uint64_t v = 0xdeadULL;
-
-	CHECK_EQ(th_access(env, r, index, word, false, &v), 0);
-	return v;
-}
-
-static void store(struct th_env *env, struct th_region *r, uint64_t index,
-		  unsigned int word, uint64_t v)
-{
-	CHECK_EQ(th_access(env, r, index, word, true, &v), 0);
 }
 
 /* Word @word of page @index by dax_read(); ~0 if not read in full. */
@@ -143,7 +103,7 @@ static uint64_t wstamp(uint64_t index, unsigned int word)
 static void fill_page(struct th_env *env, struct th_region *r, uint64_t index)
 {
 	for (unsigned int w = 0; w < DAX_PAGE_SIZE / 8; w++)
-		store(env, r, index, w, wstamp(index, w));
+		th_store(env, r, index, w, wstamp(index, w));
 }
 
 /* ---- shrink ---- */
@@ -162,20 +122,20 @@ static void test_shrink(void)
 	p = th_region_add(&env, false, false, false);
 
 	for (uint64_t i = 0; i < 32; i++) {
-		store(&env, a, i, 0, th_stamp(i, 1));
-		store(&env, a, i, 511, th_stamp(i, 2));
-		CHECK_EQ(load(&env, b, i, 0), th_stamp(i, 1));
+		th_store(&env, a, i, 0, th_stamp(i, 1));
+		th_store(&env, a, i, 511, th_stamp(i, 2));
+		CHECK_EQ(th_load(&env, b, i, 0), th_stamp(i, 1));
 		blocks[i] = th_fs_block_of(&env.fs, i);
 	}
-	CHECK_EQ(load(&env, p, 18, 0), th_stamp(18, 1));
-	store(&env, p, 20, 0, th_stamp(20, 9));
-	store(&env, p, 25, 0, th_stamp(25, 9));
-	store(&env, p, 40, 0, th_stamp(40, 9));
-	store(&env, p, 3, 0, th_stamp(3, 9));
-	CHECK_EQ(load(&env, a, 50, 0), 0);
-	CHECK_EQ(load(&env, b, 45, 0), 0);
+	CHECK_EQ(th_load(&env, p, 18, 0), th_stamp(18, 1));
+	th_store(&env, p, 20, 0, th_stamp(20, 9));
+	th_store(&env, p, 25, 0, th_stamp(25, 9));
+	th_store(&env, p, 40, 0, th_stamp(40, 9));
+	th_store(&env, p, 3, 0, th_stamp(3, 9));
+	CHECK_EQ(th_load(&env, a, 50, 0), 0);
+	CHECK_EQ(th_load(&env, b, 45, 0), 0);
 	CHECK_EQ(p->ptes[40].kind, TH_PRIVATE);
-	frees = cnt(&env.fs.frees);
+	frees = th_cnt(&env.fs.frees);
 	free_blocks = env.fs.free_blocks;
 
 	CHECK_EQ(dax_truncate(&env.f, keep * DAX_PAGE_SIZE), 0);
@@ -188,7 +148,7 @@ static void test_shrink(void)
 	}
 	CHECK_EQ(entries_in(&env, keep, UINT64_MAX), 0);
 	CHECK_EQ(entries_in(&env, 0, keep - 1), keep);
-	CHECK_EQ(cnt(&env.fs.frees), frees + 32 - keep);
+	CHECK_EQ(th_cnt(&env.fs.frees), frees + 32 - keep);
 	CHECK_EQ(env.fs.free_blocks, free_blocks + 32 - keep);
 	th_check_quiescent(&env);
 
@@ -203,18 +163,18 @@ static void test_shrink(void)
 	for (uint64_t i = 0; i < keep; i++) {
 		CHECK_EQ(a->ptes[i].kind, TH_BLOCK);
 		CHECK_EQ(a->ptes[i].block, blocks[i]);
-		CHECK_EQ(load(&env, b, i, 511), th_stamp(i, 2));
+		CHECK_EQ(th_load(&env, b, i, 511), th_stamp(i, 2));
 	}
 	CHECK_EQ(p->ptes[3].kind, TH_PRIVATE);
-	CHECK_EQ(load(&env, p, 3, 0), th_stamp(3, 9));
-	store(&env, a, keep - 1, 1, th_stamp(keep - 1, 3));
+	CHECK_EQ(th_load(&env, p, 3, 0), th_stamp(3, 9));
+	th_store(&env, a, keep - 1, 1, th_stamp(keep - 1, 3));
 	CHECK_EQ(read_word(&env, keep - 1, 1), th_stamp(keep - 1, 3));
 
 	/* Grow again: holes, and the private copies are gone for good. */
 	CHECK_EQ(dax_truncate(&env.f, pages * DAX_PAGE_SIZE), 0);
-	CHECK_EQ(load(&env, a, 20, 0), 0);
-	CHECK_EQ(load(&env, p, 20, 0), 0);
-	CHECK_EQ(load(&env, p, 40, 0), 0);
+	CHECK_EQ(th_load(&env, a, 20, 0), 0);
+	CHECK_EQ(th_load(&env, p, 20, 0), 0);
+	CHECK_EQ(th_load(&env, p, 40, 0), 0);
 	CHECK_EQ(p->ptes[40].kind, TH_ZERO);
 	CHECK_EQ(read_word(&env, 25, 0), 0);
 	CHECK_EQ(read_word(&env, 31, 511), 0);
@@ -225,7 +185,7 @@ static void test_shrink(void)
 	CHECK_EQ(env.fs.free_blocks, 64);
 	CHECK_EQ(th_access(&env, a, 0, 0, false, &v), DAX_FAULT_SIGBUS);
 	CHECK_EQ(dax_truncate(&env.f, DAX_PAGE_SIZE), 0);
-	CHECK_EQ(load(&env, a, 0, 0), 0);
+	CHECK_EQ(th_load(&env, a, 0, 0), 0);
 	env_teardown(&env);
 }
 
@@ -248,12 +208,12 @@ static void test_partial_page(void)
 	CHECK_EQ(a->ptes[3].kind, TH_BLOCK);
 	CHECK_EQ(a->ptes[4].kind, TH_NONE);
 	CHECK_EQ(th_fs_block_of(&env.fs, 4), TH_HOLE);
-	CHECK_EQ(load(&env, a, 3, 124), wstamp(3, 124));
-	CHECK_EQ(load(&env, a, 3, 125), 0);
-	CHECK_EQ(load(&env, a, 3, 511), 0);
+	CHECK_EQ(th_load(&env, a, 3, 124), wstamp(3, 124));
+	CHECK_EQ(th_load(&env, a, 3, 125), 0);
+	CHECK_EQ(th_load(&env, a, 3, 511), 0);
 	CHECK_EQ(read_word(&env, 3, 124), wstamp(3, 124));
 	/* A store beyond EOF, in the last page, through the mapping. */
-	store(&env, a, 3, 300, th_stamp(3, 77));
+	th_store(&env, a, 3, 300, th_stamp(3, 77));
 
 	/* Growing must not bring back anything past the old EOF. */
 	CHECK_EQ(dax_truncate(&env.f, 8 * DAX_PAGE_SIZE), 0);
@@ -261,20 +221,20 @@ static void test_partial_page(void)
 		uint64_t want = w < 125 ? wstamp(3, w) : 0;
 
 		if (read_word(&env, 3, w) != want ||
-		    load(&env, a, 3, w) != want) {
+		    th_load(&env, a, 3, w) != want) {
 			fprintf(stderr, "page 3 word %u after regrow\n", w);
 			CHECK(!"partial page not zeroed");
 			break;
 		}
 	}
 	CHECK_EQ(read_word(&env, 4, 0), 0);
-	CHECK_EQ(load(&env, a, 4, 0), 0);
+	CHECK_EQ(th_load(&env, a, 4, 0), 0);
 
 	/* A cut inside a hole page allocates nothing. */
-	allocs = cnt(&env.fs.allocs);
+	allocs = th_cnt(&env.fs.allocs);
 	CHECK_EQ(dax_truncate(&env.f, 6 * DAX_PAGE_SIZE + 8), 0);
 	CHECK_EQ(dax_truncate(&env.f, 8 * DAX_PAGE_SIZE), 0);
-	CHECK_EQ(cnt(&env.fs.allocs), allocs);
+	CHECK_EQ(th_cnt(&env.fs.allocs), allocs);
 	CHECK_EQ(read_word(&env, 6, 0), 0);
 	env_teardown(&env);
 }
@@ -293,16 +253,16 @@ static void test_punch(void)
 	b = th_region_add(&env, true, false, false);
 	for (uint64_t i = 0; i < 16; i++) {
 		fill_page(&env, a, i);
-		CHECK_EQ(load(&env, b, i, 7), wstamp(i, 7));
+		CHECK_EQ(th_load(&env, b, i, 7), wstamp(i, 7));
 	}
 	blk3 = th_fs_block_of(&env.fs, 3);
 	blk8 = th_fs_block_of(&env.fs, 8);
 
 	/* Whole pages 4..7. */
-	frees = cnt(&env.fs.frees);
+	frees = th_cnt(&env.fs.frees);
 	CHECK_EQ(dax_punch_hole(&env.f, 4 * DAX_PAGE_SIZE, 4 * DAX_PAGE_SIZE),
 		 0);
-	CHECK_EQ(cnt(&env.fs.frees), frees + 4);
+	CHECK_EQ(th_cnt(&env.fs.frees), frees + 4);
 	CHECK_EQ(atomic_load(&env.fs.size), size);
 	for (uint64_t i = 4; i < 8; i++) {
 		CHECK_EQ(a->ptes[i].kind, TH_NONE);
@@ -312,25 +272,25 @@ static void test_punch(void)
 	}
 	CHECK_EQ(entries_in(&env, 4, 7), 0);
 	th_check_quiescent(&env);
-	CHECK_EQ(load(&env, a, 5, 9), 0);
+	CHECK_EQ(th_load(&env, a, 5, 9), 0);
 	CHECK_EQ(a->ptes[5].kind, TH_ZERO);
-	CHECK_EQ(load(&env, b, 7, 511), 0);
+	CHECK_EQ(th_load(&env, b, 7, 511), 0);
 	/* Neighbours untouched, still mapped. */
 	CHECK_EQ(a->ptes[3].kind, TH_BLOCK);
 	CHECK_EQ(a->ptes[3].block, blk3);
 	CHECK_EQ(a->ptes[8].block, blk8);
-	CHECK_EQ(load(&env, b, 3, 511), wstamp(3, 511));
-	CHECK_EQ(load(&env, b, 8, 0), wstamp(8, 0));
+	CHECK_EQ(th_load(&env, b, 3, 511), wstamp(3, 511));
+	CHECK_EQ(th_load(&env, b, 8, 0), wstamp(8, 0));
 
 	/* Inside one page: bytes [800, 1600) = words 100..199. */
-	frees = cnt(&env.fs.frees);
+	frees = th_cnt(&env.fs.frees);
 	CHECK_EQ(dax_punch_hole(&env.f, 10 * DAX_PAGE_SIZE + 800, 800), 0);
-	CHECK_EQ(cnt(&env.fs.frees), frees);
+	CHECK_EQ(th_cnt(&env.fs.frees), frees);
 	CHECK_EQ(a->ptes[10].kind, TH_BLOCK);
 	for (unsigned int w = 0; w < 512; w++) {
 		uint64_t want = w >= 100 && w < 200 ? 0 : wstamp(10, w);
 
-		if (load(&env, a, 10, w) != want ||
+		if (th_load(&env, a, 10, w) != want ||
 		    read_word(&env, 10, w) != want) {
 			fprintf(stderr, "page 10 word %u after punch\n", w);
 			CHECK(!"partial punch zeroed the wrong bytes");
@@ -342,18 +302,18 @@ static void test_punch(void)
 	CHECK_EQ(dax_punch_hole(&env.f, 11 * DAX_PAGE_SIZE + 2048,
 				2 * DAX_PAGE_SIZE - 1024),
 		 0);
-	CHECK_EQ(cnt(&env.fs.frees), frees + 1);
+	CHECK_EQ(th_cnt(&env.fs.frees), frees + 1);
 	CHECK_EQ(th_fs_block_of(&env.fs, 12), TH_HOLE);
 	CHECK(th_fs_block_of(&env.fs, 11) != TH_HOLE);
 	CHECK(th_fs_block_of(&env.fs, 13) != TH_HOLE);
 	CHECK_EQ(b->ptes[12].kind, TH_NONE);
-	CHECK_EQ(load(&env, b, 11, 255), wstamp(11, 255));
-	CHECK_EQ(load(&env, b, 11, 256), 0);
-	CHECK_EQ(load(&env, b, 11, 511), 0);
-	CHECK_EQ(load(&env, b, 12, 0), 0);
-	CHECK_EQ(load(&env, b, 13, 0), 0);
-	CHECK_EQ(load(&env, b, 13, 127), 0);
-	CHECK_EQ(load(&env, b, 13, 128), wstamp(13, 128));
+	CHECK_EQ(th_load(&env, b, 11, 255), wstamp(11, 255));
+	CHECK_EQ(th_load(&env, b, 11, 256), 0);
+	CHECK_EQ(th_load(&env, b, 11, 511), 0);
+	CHECK_EQ(th_load(&env, b, 12, 0), 0);
+	CHECK_EQ(th_load(&env, b, 13, 0), 0);
+	CHECK_EQ(th_load(&env, b, 13, 127), 0);
+	CHECK_EQ(th_load(&env, b, 13, 128), wstamp(13, 128));
 	CHECK_EQ(read_word(&env, 13, 128), wstamp(13, 128));
 
 	/* Past EOF: clipped to the file; nothing to do beyond it. */
@@ -362,10 +322,10 @@ static void test_punch(void)
 	CHECK_EQ(atomic_load(&env.fs.size), size);
 	CHECK_EQ(dax_punch_hole(&env.f, 100 * DAX_PAGE_SIZE, 10), 0);
 	CHECK_EQ(dax_punch_hole(&env.f, 1, UINT64_MAX), -EINVAL);
-	CHECK_EQ(load(&env, a, 14, 3), wstamp(14, 3));
+	CHECK_EQ(th_load(&env, a, 14, 3), wstamp(14, 3));
 
 	/* A punched page can be written again. */
-	store(&env, a, 5, 0, th_stamp(5, 50));
+	th_store(&env, a, 5, 0, th_stamp(5, 50));
 	CHECK_EQ(read_word(&env, 5, 0), th_stamp(5, 50));
 	CHECK_EQ(read_word(&env, 5, 1), 0);
 	env_teardown(&env);
@@ -384,19 +344,19 @@ static void test_punch_pmd(void)
 	c = th_region_add(&env, true, false, false);
 
 	for (uint64_t i = 0; i < 32; i++)
-		store(&env, h, pidx + i, 0, th_stamp(pidx + i, 1));
+		th_store(&env, h, pidx + i, 0, th_stamp(pidx + i, 1));
 	blk = th_fs_block_of(&env.fs, pidx);
 	CHECK_EQ(blk & (DAX_PMD_NR - 1), 0);
 	CHECK(h->ptes[pidx].pmd && h->ptes[pidx + 511].pmd);
 	CHECK_EQ(entries_in(&env, pidx, pidx + DAX_PMD_NR - 1), 1);
-	CHECK_EQ(load(&env, c, pidx + 5, 0), th_stamp(pidx + 5, 1));
-	frees = cnt(&env.fs.frees);
+	CHECK_EQ(th_load(&env, c, pidx + 5, 0), th_stamp(pidx + 5, 1));
+	frees = th_cnt(&env.fs.frees);
 	pmds = DAX_FAULT_STAT(&env.f, pmd);
 
 	CHECK_EQ(dax_punch_hole(&env.f, (pidx + 10) * DAX_PAGE_SIZE,
 				10 * DAX_PAGE_SIZE),
 		 0);
-	CHECK_EQ(cnt(&env.fs.frees), frees + 10);
+	CHECK_EQ(th_cnt(&env.fs.frees), frees + 10);
 	CHECK_EQ(entries_in(&env, pidx, pidx + DAX_PMD_NR - 1), 0);
 	for (uint64_t i = 0; i < DAX_PMD_NR; i++) {
 		if (h->ptes[pidx + i].kind != TH_NONE ||
@@ -413,26 +373,26 @@ static void test_punch_pmd(void)
 	th_check_quiescent(&env);
 
 	/* The rest refaults as 4 KiB pages of the same blocks. */
-	CHECK_EQ(load(&env, h, pidx + 5, 0), th_stamp(pidx + 5, 1));
+	CHECK_EQ(th_load(&env, h, pidx + 5, 0), th_stamp(pidx + 5, 1));
 	CHECK(!h->ptes[pidx + 5].pmd);
 	CHECK_EQ(h->ptes[pidx + 5].block, blk + 5);
-	CHECK_EQ(load(&env, h, pidx + 15, 0), 0);
+	CHECK_EQ(th_load(&env, h, pidx + 15, 0), 0);
 	CHECK_EQ(h->ptes[pidx + 15].kind, TH_ZERO);
-	CHECK_EQ(load(&env, h, pidx + 25, 0), th_stamp(pidx + 25, 1));
+	CHECK_EQ(th_load(&env, h, pidx + 25, 0), th_stamp(pidx + 25, 1));
 	CHECK_EQ(h->ptes[pidx + 25].block, blk + 25);
-	store(&env, h, pidx + 300, 0, th_stamp(pidx + 300, 1));
+	th_store(&env, h, pidx + 300, 0, th_stamp(pidx + 300, 1));
 	CHECK_EQ(h->ptes[pidx + 300].block, blk + 300);
 	CHECK(!h->ptes[pidx + 300].pmd);
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), pmds);
 	CHECK_EQ(entries_in(&env, pidx, pidx + DAX_PMD_NR - 1), 4);
 
 	/* Truncate through a huge zero page, too. */
-	CHECK_EQ(load(&env, h, 7, 0), 0);
+	CHECK_EQ(th_load(&env, h, 7, 0), 0);
 	CHECK(h->ptes[7].pmd);
 	CHECK_EQ(dax_truncate(&env.f, 100 * DAX_PAGE_SIZE), 0);
 	CHECK_EQ(h->ptes[7].kind, TH_NONE);
 	CHECK_EQ(entries_in(&env, 0, UINT64_MAX), 0);
-	CHECK_EQ(load(&env, h, 7, 0), 0);
+	CHECK_EQ(th_load(&env, h, 7, 0), 0);
 	CHECK(!h->ptes[7].pmd);
 	env_teardown(&env);
 }
@@ -481,7 +441,7 @@ static void test_waits_for_writeback(bool punch)
 
 	env_setup(&env, 64, 64);
 	a = th_region_add(&env, true, false, false);
-	store(&env, a, 20, 0, th_stamp(20, 1));
+	th_store(&env, a, 20, 0, th_stamp(20, 1));
 	blk = th_fs_block_of(&env.fs, 20);
 	env.f.hook = hook;
 	wb.env = tr.env = &env;
@@ -490,16 +450,16 @@ static void test_waits_for_writeback(bool punch)
 	REQUIRE(pthread_create(&wt, NULL, writeback_thread, &wb) == 0);
 	gate_wait(DAX_HOOK_WB_CLEANED);
 
-	waits = cnt(&env.f.m.stats.waits);
-	frees = cnt(&env.fs.frees);
+	waits = th_cnt(&env.f.m.stats.waits);
+	frees = th_cnt(&env.fs.frees);
 	REQUIRE(pthread_create(&tt, NULL, shrink_thread, &tr) == 0);
 	/* It must go to sleep on the entry, not free the block. */
-	for (double t0 = t_now(); cnt(&env.f.m.stats.waits) == waits &&
+	for (double t0 = t_now(); th_cnt(&env.f.m.stats.waits) == waits &&
 				  !atomic_load(&tr.done) && t_now() - t0 < 5;)
 		usleep(200);
 	CHECK(!atomic_load(&tr.done));
-	CHECK_EQ(cnt(&env.f.m.stats.waits), waits + 1);
-	CHECK_EQ(cnt(&env.fs.frees), frees);
+	CHECK_EQ(th_cnt(&env.f.m.stats.waits), waits + 1);
+	CHECK_EQ(th_cnt(&env.fs.frees), frees);
 	CHECK_EQ(th_fs_block_of(&env.fs, 20), blk);
 	CHECK(th_entry_present(&env.f, 20));
 	/* Unmapped already: the zap comes before the deletion. */
@@ -513,7 +473,7 @@ static void test_waits_for_writeback(bool punch)
 	pthread_join(tt, NULL);
 	CHECK_EQ(wb.ret, 0);
 	CHECK_EQ(tr.ret, 0);
-	CHECK_EQ(cnt(&env.fs.frees), frees + 1);
+	CHECK_EQ(th_cnt(&env.fs.frees), frees + 1);
 	CHECK_EQ(th_fs_block_of(&env.fs, 20), TH_HOLE);
 	CHECK(!th_entry_present(&env.f, 20));
 	CHECK(!th_entry_dirty(&env.f, 20));
@@ -651,10 +611,10 @@ static void test_concurrent(void)
 	}
 	printf("concurrent: %lu accesses (%lu SIGBUS), %lu truncates, %lu "
 	       "punches, %lu frees, %lu PMD maps\n",
-	       ops, sigbus, truncs, punches, cnt(&st.env.fs.frees),
+	       ops, sigbus, truncs, punches, th_cnt(&st.env.fs.frees),
 	       DAX_FAULT_STAT(&st.env.f, pmd));
 	CHECK(sigbus > 0);
-	CHECK(cnt(&st.env.fs.frees) > 0);
+	CHECK(th_cnt(&st.env.fs.frees) > 0);
 	CHECK_EQ(th_violations(), 0);
 	env_teardown(&st.env);
 }

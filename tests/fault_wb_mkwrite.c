@@ -39,6 +39,7 @@
 #include <stdatomic.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PAGES 1024
 
@@ -50,25 +51,15 @@
 static void env_setup(struct th_env *env, struct shadow_dev *sd,
 		      const bool *huge, int nr_regions)
 {
-	REQUIRE(th_env_init(env, NR_PAGES, NR_PAGES) == 0);
-	env->fs.pmd_alloc = true;
-	for (int i = 0; i < nr_regions; i++)
-		REQUIRE(th_region_add(env, true, false, huge[i]));
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
-	env->f.hook = hook;
+	th_env_setup_shared(env, NR_PAGES, huge, nr_regions, hook);
 	shadow_dev_attach(sd, env, NR_PAGES);
 }
 
-static void env_teardown(struct th_env *env, struct shadow_dev *sd)
-{
-	th_env_destroy(env);
-	shadow_dev_free(sd);
-}
-
+/* Store @v in word 0 of page @index through @r. */
 static void store(struct th_env *env, struct th_region *r, uint64_t index,
 		  uint64_t v)
 {
-	CHECK_EQ(th_access(env, r, index, 0, true, &v), 0);
+	th_store(env, r, index, 0, v);
 }
 
 static uint64_t dev_word(struct th_env *env, uint64_t index)
@@ -202,15 +193,31 @@ static void part1_engine(enum dax_hook_point at, int other)
 	       other == 0   ? "the same region (mkwrite)"
 	       : other == 1 ? "a read-only region (mkwrite)"
 			    : "an unmapped region (write fault)");
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 2: the bug orders, by hand ---- */
 
+/*
+ * The start of a part 2 (@part names it): one 4 KiB region, page @p
+ * stored (stamp 1), the harness's violations counted so far returned.
+ */
+static int part2_start(const char *part, struct th_env *env,
+		       struct shadow_dev *sd, uint64_t p)
+{
+	static const bool huge[1] = { false };
+
+	printf("part %s: INVARIANT VIOLATION lines below are expected\n",
+	       part);
+	fflush(stdout);
+	env_setup(env, sd, huge, 1);
+	store(env, &env->vm.regions[0], p, th_stamp(p, 1));
+	return th_violations();
+}
+
 /* 2a: flush, clear DIRTY, (store), write-protect. */
 static void part2a_clear_before_protect(void)
 {
-	const bool huge[1] = { false };
 	const uint64_t p = 12;
 	DAX_CURSOR(cur, p, NULL, 0);
 	struct shadow_dev sd;
@@ -220,13 +227,9 @@ static void part2a_clear_before_protect(void)
 	dax_entry_t e;
 	int before;
 
-	printf("part 2a: INVARIANT VIOLATION lines below are expected\n");
-	fflush(stdout);
-	env_setup(&env, &sd, huge, 1);
+	before = part2_start("2a", &env, &sd, p);
 	r = &env.vm.regions[0];
 	cur.idx = &env.f.m.idx;
-	store(&env, r, p, th_stamp(p, 1));
-	before = th_violations();
 
 	REQUIRE(dax_entry_grab(&env.f.m, &cur, DAX_GRAB_EXISTING, &e) == 0);
 	sdev_ops.flush(&sd, dax_entry_block(e), 1);
@@ -247,13 +250,12 @@ static void part2a_clear_before_protect(void)
 	printf("part 2a: clearing DIRTY before write-protecting lost a store: "
 	       "page clean, not durable, skipped by writeback\n");
 	atomic_store(&th_violation_count, before);
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* 2b: an mkwrite that does not take the entry lock. */
 static void part2b_unlocked_mkwrite(void)
 {
-	const bool huge[1] = { false };
 	const uint64_t p = 13;
 	DAX_CURSOR(cur, p, NULL, 0);
 	struct shadow_dev sd;
@@ -262,13 +264,9 @@ static void part2b_unlocked_mkwrite(void)
 	struct job wb = { 0 };
 	int before;
 
-	printf("part 2b: INVARIANT VIOLATION lines below are expected\n");
-	fflush(stdout);
-	env_setup(&env, &sd, huge, 1);
+	before = part2_start("2b", &env, &sd, p);
 	r = &env.vm.regions[0];
 	cur.idx = &env.f.m.idx;
-	store(&env, r, p, th_stamp(p, 1));
-	before = th_violations();
 
 	wb.env = &env;
 	wb.writeback = true;
@@ -294,22 +292,13 @@ static void part2b_unlocked_mkwrite(void)
 	printf("part 2b: mkwrite without the entry lock: writeback cleared "
 	       "its DIRTY, page writable and not durable\n");
 	atomic_store(&th_violation_count, before);
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 3: random ---- */
 
 #define NR_WRITERS 3
 #define WINDOW 24 /* pages in each of the two windows the writers use */
-
-struct racer {
-	pthread_t thread;
-	struct th_env *env;
-	uint64_t seed;
-	long ops;
-	atomic_bool *stop;
-	unsigned long bad;
-};
 
 static uint64_t window_page(struct t_rng *rng)
 {
@@ -320,7 +309,7 @@ static uint64_t window_page(struct t_rng *rng)
 
 static void *writer(void *arg)
 {
-	struct racer *x = arg;
+	struct wb_racer *x = arg;
 	struct th_env *env = x->env;
 
 	t_rng_init(&my_rng, x->seed);
@@ -329,20 +318,15 @@ static void *writer(void *arg)
 		struct th_region *r =
 			&env->vm.regions[t_rand_below(&my_rng,
 						      env->vm.nr_regions)];
-		uint64_t p = window_page(&my_rng), v = th_stamp(p, (uint64_t)n);
-		unsigned int w = (unsigned int)t_rand_below(&my_rng, 512);
-		bool write = t_rand_below(&my_rng, 4) != 0;
 
-		if (th_access(env, r, p, w, write, &v) ||
-		    (!write && !th_stamp_ok(p, v)))
-			x->bad++;
+		wb_racer_access(x, r, window_page(&my_rng), n);
 	}
 	return NULL;
 }
 
 static void *flusher(void *arg)
 {
-	struct racer *x = arg;
+	struct wb_racer *x = arg;
 
 	t_rng_init(&my_rng, x->seed);
 	my_jitter = true;
@@ -359,21 +343,6 @@ static void *flusher(void *arg)
 	return NULL;
 }
 
-/* Every page written after its last flush is DIRTY. Return: failures. */
-static int check_dirty_invariant(struct th_env *env, struct shadow_dev *sd)
-{
-	int bad = 0;
-
-	for (uint64_t p = 0; p < NR_PAGES; p++)
-		if (not_durable(env, sd, p) && !th_entry_dirty(&env->f, p)) {
-			if (bad++ < 5)
-				fprintf(stderr, "page %llu written after its "
-						"flush, entry clean\n",
-					(unsigned long long)p);
-		}
-	return bad;
-}
-
 static void part3_random(struct t_rng *rng)
 {
 	const bool huge[3] = { false, false, true };
@@ -384,30 +353,10 @@ static void part3_random(struct t_rng *rng)
 
 	env_setup(&env, &sd, huge, 3);
 	for (int round = 0; round < rounds && !bad; round++) {
-		struct racer w[NR_WRITERS], fl = { 0 };
-		atomic_bool stop = false;
-
-		fl.env = &env;
-		fl.seed = t_rand(rng);
-		fl.stop = &stop;
-		REQUIRE(pthread_create(&fl.thread, NULL, flusher, &fl) == 0);
-		for (int i = 0; i < NR_WRITERS; i++) {
-			memset(&w[i], 0, sizeof(w[i]));
-			w[i].env = &env;
-			w[i].seed = t_rand(rng);
-			w[i].ops = t_long ? 20000 : 2000;
-			REQUIRE(pthread_create(&w[i].thread, NULL, writer,
-					       &w[i]) == 0);
-		}
-		for (int i = 0; i < NR_WRITERS; i++) {
-			pthread_join(w[i].thread, NULL);
-			bad += (int)w[i].bad;
-		}
-		atomic_store(&stop, true);
-		pthread_join(fl.thread, NULL);
-		wbs += (unsigned long)fl.ops;
-
-		bad += check_dirty_invariant(&env, &sd);
+		bad += wb_race_round(&env, rng, NR_WRITERS,
+				     t_long ? 20000 : 2000, writer, flusher,
+				     &wbs);
+		bad += shadow_dirty_check(&env, &sd, NR_PAGES);
 		th_check_quiescent(&env);
 		bad += th_violations();
 	}
@@ -422,22 +371,14 @@ static void part3_random(struct t_rng *rng)
 		CHECK(th_entry_dirty(&env.f, p));
 	}
 	/* A last writeback: all durable, clean, write-protected. */
-	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
-	for (uint64_t p = 0; p < NR_PAGES; p++) {
-		CHECK(!not_durable(&env, &sd, p));
-		CHECK(!th_entry_dirty(&env.f, p));
-		for (int r = 0; r < env.vm.nr_regions; r++)
-			CHECK(!env.vm.regions[r].ptes[p].writable);
-	}
-	th_check_quiescent(&env);
-	CHECK_EQ(th_violations(), 0);
+	shadow_final_writeback(&env, &sd, NR_PAGES);
 	printf("part 3: %d rounds, %lu writebacks, %lu entries written back, "
 	       "%lu mkwrites, %lu PMD faults, %lu waits\n",
 	       rounds, wbs, DAX_FAULT_STAT(&env.f, writeback),
 	       DAX_FAULT_STAT(&env.f, mkwrite),
 	       DAX_FAULT_STAT(&env.f, pmd),
 	       atomic_load(&env.f.m.stats.waits));
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 int main(int argc, char **argv)

@@ -40,6 +40,7 @@
 #include <stdatomic.h>
 
 #include "fault_harness.h"
+#include "fault_test.h"
 
 #define NR_PAGES 1024 /* two PMD entries */
 
@@ -51,34 +52,24 @@
 static void env_setup(struct th_env *env, struct shadow_dev *sd,
 		      struct th_region **a, struct th_region **b)
 {
-	REQUIRE(th_env_init(env, NR_PAGES, NR_PAGES) == 0);
-	env->fs.pmd_alloc = true;
-	*a = th_region_add(env, true, false, true);
-	*b = th_region_add(env, true, false, false);
-	REQUIRE(*a && *b);
-	atomic_store(&env->fs.size, NR_PAGES * DAX_PAGE_SIZE);
-	env->f.hook = hook;
+	static const bool huge[] = {true, false};
+
+	th_env_setup_shared(env, NR_PAGES, huge, 2, hook);
+	*a = &env->vm.regions[0];
+	*b = &env->vm.regions[1];
 	shadow_dev_attach(sd, env, NR_PAGES);
 }
 
-static void env_teardown(struct th_env *env, struct shadow_dev *sd)
-{
-	th_env_destroy(env);
-	shadow_dev_free(sd);
-}
-
+/* Word 1 of page @index through @r, stored and loaded. */
 static void store(struct th_env *env, struct th_region *r, uint64_t index,
 		  uint64_t v)
 {
-	CHECK_EQ(th_access(env, r, index, 1, true, &v), 0);
+	th_store(env, r, index, 1, v);
 }
 
 static uint64_t load(struct th_env *env, struct th_region *r, uint64_t index)
 {
-	uint64_t v = ~0ULL;
-
-	CHECK_EQ(th_access(env, r, index, 1, false, &v), 0);
-	return v;
+	return th_load(env, r, index, 1);
 }
 
 /* How many of pages [first, first + nr) are writable in @r. */
@@ -101,18 +92,6 @@ static bool a_is_pmd(struct th_env *env, struct th_region *a)
 		    a->ptes[p].block != b + p)
 			return false;
 	return true;
-}
-
-/* The entry covering @index now (0 if none), as a lock-free peek. */
-static dax_entry_t peek(struct th_env *env, uint64_t index)
-{
-	DAX_CURSOR(cur, index, &env->f.m.idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
 }
 
 static int nr_not_durable(struct th_env *env, struct shadow_dev *sd)
@@ -232,7 +211,7 @@ static void part1_steps(void)
 	CHECK_EQ(atomic_load(&env.fs.flushes),
 		 ARRAY_SIZE(ranges) * DAX_PMD_NR);
 	CHECK_EQ(th_violations(), 0);
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 2: writeback of one 4 KiB piece, by hand ---- */
@@ -276,7 +255,7 @@ static void part2_piecewise(void)
 	       "through A and B (%d violations)\n",
 	       th_violations() - before);
 	atomic_store(&th_violation_count, before);
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 3: stores through both regions against a writeback ---- */
@@ -357,46 +336,32 @@ static void part3_forced(void)
 	CHECK_EQ(th_violations(), 0);
 	printf("part 3: stores through A (PMD) and B (4 KiB) slept on the "
 	       "entry writeback held, then re-dirtied it\n");
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 /* ---- part 4: random ---- */
 
 #define NR_WRITERS 3
 
-struct racer {
-	pthread_t thread;
-	struct th_env *env;
-	struct th_region *a, *b;
-	uint64_t seed;
-	long ops;
-	atomic_bool *stop;
-	unsigned long bad;
-};
-
 static void *writer(void *arg)
 {
-	struct racer *x = arg;
+	struct wb_racer *x = arg;
 
 	t_rng_init(&my_rng, x->seed);
 	my_jitter = true;
 	for (long n = 1; n <= x->ops; n++) {
-		struct th_region *r = t_rand_below(&my_rng, 2) ? x->a : x->b;
-		uint64_t p = t_rand_below(&my_rng, NR_PAGES);
-		uint64_t v = th_stamp(p, (uint64_t)n);
-		unsigned int w = (unsigned int)t_rand_below(&my_rng, 512);
-		bool write = t_rand_below(&my_rng, 4) != 0;
+		/* Region A or B (env_setup's first and second). */
+		struct th_region *r =
+			&x->env->vm.regions[t_rand_below(&my_rng, 2) ? 0 : 1];
 
-		if (th_access(x->env, r, p, w, write, &v) ||
-		    (!write && !th_stamp_ok(p, v)))
-			x->bad++;
+		wb_racer_access(x, r, t_rand_below(&my_rng, NR_PAGES), n);
 	}
 	return NULL;
 }
 
 static void *flusher(void *arg)
 {
-	struct racer *x = arg;
+	struct wb_racer *x = arg;
 
 	t_rng_init(&my_rng, x->seed);
 	my_jitter = true;
@@ -427,62 +392,26 @@ static void part4_random(struct t_rng *rng)
 	store(&env, a, 512, th_stamp(512, 1));
 	CHECK_EQ(DAX_FAULT_STAT(&env.f, pmd), 2);
 	for (int round = 0; round < rounds && !bad; round++) {
-		struct racer w[NR_WRITERS], fl = { 0 };
-		atomic_bool stop = false;
-
-		fl.env = &env;
-		fl.seed = t_rand(rng);
-		fl.stop = &stop;
-		REQUIRE(pthread_create(&fl.thread, NULL, flusher, &fl) == 0);
-		for (int i = 0; i < NR_WRITERS; i++) {
-			memset(&w[i], 0, sizeof(w[i]));
-			w[i].env = &env;
-			w[i].a = a;
-			w[i].b = b;
-			w[i].seed = t_rand(rng);
-			w[i].ops = t_long ? 20000 : 2000;
-			REQUIRE(pthread_create(&w[i].thread, NULL, writer,
-					       &w[i]) == 0);
-		}
-		for (int i = 0; i < NR_WRITERS; i++) {
-			pthread_join(w[i].thread, NULL);
-			bad += (int)w[i].bad;
-		}
-		atomic_store(&stop, true);
-		pthread_join(fl.thread, NULL);
-		wbs += (unsigned long)fl.ops;
-
-		for (uint64_t p = 0; p < NR_PAGES; p++)
-			if (not_durable(&env, &sd, p) &&
-			    !th_entry_dirty(&env.f, p)) {
-				if (bad++ < 5)
-					fprintf(stderr, "page %llu written "
-							"after its flush, "
-							"entry clean\n",
-						(unsigned long long)p);
-			}
+		bad += wb_race_round(&env, rng, NR_WRITERS,
+				     t_long ? 20000 : 2000, writer, flusher,
+				     &wbs);
+		bad += shadow_dirty_check(&env, &sd, NR_PAGES);
 		th_check_quiescent(&env);
 		bad += th_violations();
 	}
 	CHECK_EQ(bad, 0);
 	/* Nothing split the 2 MiB mappings or the entries. */
 	CHECK(a_is_pmd(&env, a));
-	CHECK(dax_entry_is_pmd(peek(&env, 0)));
-	CHECK(dax_entry_is_pmd(peek(&env, 700)));
-
-	CHECK_EQ(dax_writeback(&env.f, 0, NR_PAGES - 1), 0);
-	CHECK_EQ(nr_not_durable(&env, &sd), 0);
-	CHECK(!th_entry_dirty(&env.f, 0) && !th_entry_dirty(&env.f, 512));
-	CHECK_EQ(nr_writable(a, 0, NR_PAGES), 0);
-	CHECK_EQ(nr_writable(b, 0, NR_PAGES), 0);
-	th_check_quiescent(&env);
-	CHECK_EQ(th_violations(), 0);
+	CHECK(dax_entry_is_pmd(th_peek(&env, 0)));
+	CHECK(dax_entry_is_pmd(th_peek(&env, 700)));
+	/* A last writeback: all durable, clean, write-protected. */
+	shadow_final_writeback(&env, &sd, NR_PAGES);
 	printf("part 4: %d rounds, %lu writebacks, %lu entries written back, "
 	       "%lu mkwrites, %lu waits\n",
 	       rounds, wbs, DAX_FAULT_STAT(&env.f, writeback),
 	       DAX_FAULT_STAT(&env.f, mkwrite),
 	       atomic_load(&env.f.m.stats.waits));
-	env_teardown(&env, &sd);
+	shadow_env_teardown(&env, &sd);
 }
 
 int main(int argc, char **argv)

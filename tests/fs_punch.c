@@ -10,7 +10,9 @@
  * cases the blocks keep their old bytes on the host, and handing them out
  * again still zeroes them (as on device-DAX). Mount punches free blocks
  * that still take space (left by a failed punch, or by a udax that never
- * punched). Every image stays fsck clean.
+ * punched). mkfs over old data punches the journal, the inode table and
+ * the bitmap (or stores zeros where a punch fails). Every image stays
+ * fsck clean.
  *
  * Skipped (77) where the pool's file system cannot punch holes.
  */
@@ -261,6 +263,63 @@ static void test_failures(struct dax_fs **fsp)
 	CHECK(b.punched - a.punched > 3000);
 }
 
+/*
+ * mkfs over old data zeroes the journal, the inode table and the bitmap
+ * by punching them (they take no host space afterwards); where punching fails
+ * (EOPNOTSUPP: turned off; EIO) it stores the zeros instead. Either way
+ * the new filesystem is fsck clean and its inode table reads as zeros.
+ */
+static void test_mkfs(struct dax_fs **fsp)
+{
+	static const int inject[] = { EOPNOTSUPP, EIO, 0 };
+	const struct dax_fs_super *sb = dax_dev_block(dev, 0);
+
+	dax_fs_unmount(fsp);
+	for (size_t i = 0; i < sizeof(inject) / sizeof(inject[0]); i++) {
+		uint64_t h, meta, nonzero = 0;
+
+		memset(dev->base, 0xc3, dev->size);
+		dax_dev_persist(dev, dev->base, dev->size);
+		h = host_blocks();
+		CHECK(h >= dev->nr_blocks);
+		dev->punch_inject = inject[i];
+		REQUIRE(dax_fs_mkfs(dev, 2048) == 0); /* 256 table blocks */
+		dev->punch_inject = 0;
+		/* The journal, the inode table and the bitmap. */
+		meta = sb->data_start - sb->journal_start;
+		CHECK_EQ(sb->itable_blocks, 256);
+		if (!inject[i])
+			/* Punched: all of it but the bitmap's first block. */
+			CHECK(host_blocks() <= h - meta + 1);
+		else
+			CHECK(host_blocks() >= h); /* stored */
+		CHECK_EQ(dev->punch_off, inject[i] == EOPNOTSUPP);
+		if (!inject[i]) {
+			/* A hole (reading it would fill it in on tmpfs). */
+			uint64_t s, e;
+
+			REQUIRE(dax_dev_next_data(dev, sb->itable_start *
+							       DAX_BLOCK_SIZE,
+						  &s, &e) == 0);
+			CHECK(s >= (sb->itable_start + sb->itable_blocks) *
+					   DAX_BLOCK_SIZE);
+		}
+		for (uint64_t b = 0; inject[i] && b < sb->itable_blocks; b++)
+			nonzero += !zero(sb->itable_start + b);
+		CHECK_EQ(nonzero, 0);
+		CHECK_EQ(t_fsck(dev, false, NULL), 0);
+		dev->punch_off = false;
+	}
+	*fsp = mount();
+	/*
+	 * The old data was free: mount punched it. Left: the superblock and
+	 * its backup, the bitmap's first block, what a mount writes.
+	 */
+	printf("after mkfs over old data and a mount: %llu blocks\n",
+	       (unsigned long long)host_blocks());
+	CHECK(host_blocks() <= 8);
+}
+
 int main(int argc, char **argv)
 {
 	struct t_pool pool;
@@ -287,6 +346,7 @@ int main(int argc, char **argv)
 	remount(&fs);
 	CHECK(host_blocks() < h + 80); /* the journal's records area */
 	test_failures(&fs);
+	test_mkfs(&fs);
 	dax_fs_unmount(&fs);
 	CHECK_EQ(t_fsck(dev, false, NULL), 0);
 	dax_dev_close(&dev);

@@ -10,40 +10,7 @@
 
 #include "index/index.h"
 #include "index/rcu.h"
-
-static int insert(struct dax_index *idx, uint64_t index, dax_entry_t e)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-	int err;
-
-	err = dax_idx_insert_alloc(&cur, e);
-	dax_cursor_release(&cur);
-	return err;
-}
-
-static dax_entry_t load(struct dax_index *idx, uint64_t index)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
-}
-
-static int erase(struct dax_index *idx, uint64_t index)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-	dax_entry_t e;
-
-	pthread_mutex_lock(&idx->lock);
-	e = dax_idx_load(&cur);
-	if (e)
-		dax_idx_erase(&cur);
-	pthread_mutex_unlock(&idx->lock);
-	return e != 0;
-}
+#include "index_util.h"
 
 int main(int argc, char **argv)
 {
@@ -58,21 +25,24 @@ int main(int argc, char **argv)
 	t_init(argc, argv);
 	REQUIRE(dax_idx_init(&idx) == 0);
 
-	CHECK_EQ(load(&idx, 0), 0);
-	CHECK(!erase(&idx, 0));
+	CHECK_EQ(t_idx_load(&idx, 0), 0);
+	CHECK(!t_idx_erase(&idx, 0));
 	for (size_t i = 0; i < n; i++) {
-		CHECK_EQ(insert(&idx, probes[i], dax_mk_entry(i + 1, 0)), 0);
+		CHECK_EQ(
+		    t_idx_insert(&idx, probes[i], 0, dax_mk_entry(i + 1, 0)),
+		    0);
 		for (size_t j = 0; j <= i; j++)
-			CHECK_EQ(load(&idx, probes[j]), dax_mk_entry(j + 1, 0));
+			CHECK_EQ(t_idx_load(&idx, probes[j]),
+				 dax_mk_entry(j + 1, 0));
 	}
 	CHECK_EQ(idx.nr_entries, n);
 	/* Occupied index: -EEXIST, and the old value is intact. */
-	CHECK_EQ(insert(&idx, 64, dax_mk_entry(99, 0)), -EEXIST);
-	CHECK_EQ(load(&idx, 64), dax_mk_entry(6, 0));
+	CHECK_EQ(t_idx_insert(&idx, 64, 0, dax_mk_entry(99, 0)), -EEXIST);
+	CHECK_EQ(t_idx_load(&idx, 64), dax_mk_entry(6, 0));
 	/* Neighbours of present indexes are absent. */
-	CHECK_EQ(load(&idx, 2), 0);
-	CHECK_EQ(load(&idx, 4097), 0);
-	CHECK_EQ(load(&idx, UINT64_MAX - 2), 0);
+	CHECK_EQ(t_idx_load(&idx, 2), 0);
+	CHECK_EQ(t_idx_load(&idx, 4097), 0);
+	CHECK_EQ(t_idx_load(&idx, UINT64_MAX - 2), 0);
 
 	/* Store replaces in place. */
 	{
@@ -81,17 +51,18 @@ int main(int argc, char **argv)
 		REQUIRE(dax_idx_load(&cur) == dax_mk_entry(11, 0));
 		dax_idx_store(&cur, dax_mk_entry(1234, DAX_ENTRY_ZERO));
 		pthread_mutex_unlock(&idx.lock);
-		CHECK_EQ(load(&idx, 4096), dax_mk_entry(1234, DAX_ENTRY_ZERO));
-		CHECK(dax_entry_is_zero(load(&idx, 4096)));
-		CHECK_EQ(dax_entry_block(load(&idx, 4096)), 1234);
+		CHECK_EQ(t_idx_load(&idx, 4096),
+			 dax_mk_entry(1234, DAX_ENTRY_ZERO));
+		CHECK(dax_entry_is_zero(t_idx_load(&idx, 4096)));
+		CHECK_EQ(dax_entry_block(t_idx_load(&idx, 4096)), 1234);
 	}
 
 	/* Erase in reverse order; the tree shrinks back to nothing. */
 	for (size_t i = n; i-- > 0;) {
-		CHECK(erase(&idx, probes[i]));
-		CHECK_EQ(load(&idx, probes[i]), 0);
+		CHECK(t_idx_erase(&idx, probes[i]));
+		CHECK_EQ(t_idx_load(&idx, probes[i]), 0);
 		for (size_t j = 0; j < i; j++)
-			CHECK(load(&idx, probes[j]) != 0);
+			CHECK(t_idx_load(&idx, probes[j]) != 0);
 	}
 	CHECK_EQ(idx.nr_entries, 0);
 	CHECK_EQ(idx.nr_nodes, 0);
@@ -99,9 +70,10 @@ int main(int argc, char **argv)
 
 	/* Erase from the front: the root shrinks while entries remain. */
 	for (size_t i = 0; i < n; i++)
-		CHECK_EQ(insert(&idx, probes[i], dax_mk_entry(i, 0)), 0);
+		CHECK_EQ(t_idx_insert(&idx, probes[i], 0, dax_mk_entry(i, 0)),
+			 0);
 	for (size_t i = 0; i < n; i++)
-		CHECK(erase(&idx, probes[i]));
+		CHECK(t_idx_erase(&idx, probes[i]));
 	CHECK_EQ(idx.nr_nodes, 0);
 
 	dax_idx_destroy(&idx);

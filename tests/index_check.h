@@ -136,4 +136,13 @@ static inline __attribute__((unused)) void t_idx_check(struct dax_index *idx)
 	CHECK_EQ(cnt.values, idx->nr_entries);
 }
 
+/* t_idx_check() under the tree lock. */
+static inline __attribute__((unused)) void
+t_idx_check_locked(struct dax_index *idx)
+{
+	pthread_mutex_lock(&idx->lock);
+	t_idx_check(idx);
+	pthread_mutex_unlock(&idx->lock);
+}
+
 #endif /* UDAX_TESTS_INDEX_CHECK_H */

@@ -25,6 +25,7 @@
 #include "index/index.h"
 #include "index/rcu.h"
 #include "index_check.h"
+#include "index_util.h"
 
 #define PMD DAX_PMD_ORDER
 #define LAST_PMD (UINT64_MAX & DAX_PMD_MASK)
@@ -32,13 +33,8 @@
 static int insert(struct dax_index *idx, uint64_t index, unsigned int order,
 		  uint64_t block)
 {
-	DAX_CURSOR(cur, index, idx, order);
-	dax_entry_t e = dax_mk_entry(block, order ? DAX_ENTRY_PMD : 0);
-	int err;
-
-	err = dax_idx_insert_alloc(&cur, e);
-	dax_cursor_release(&cur);
-	return err;
+	return t_idx_insert(idx, index, order,
+			    dax_mk_entry(block, order ? DAX_ENTRY_PMD : 0));
 }
 
 /* What a walk of @order at @index finds: entry, canonical slot, etc. */
@@ -70,47 +66,6 @@ static dax_entry_t load(struct dax_index *idx, uint64_t index)
 	return lookup(idx, index, 0).e;
 }
 
-/* Erase the entry covering @index; return it. */
-static dax_entry_t erase(struct dax_index *idx, uint64_t index)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-	dax_entry_t e;
-
-	pthread_mutex_lock(&idx->lock);
-	e = dax_idx_load(&cur);
-	if (e)
-		dax_idx_erase(&cur);
-	pthread_mutex_unlock(&idx->lock);
-	return e;
-}
-
-/* Set or clear tag @t through a cursor of @order at @index. */
-static void tag(struct dax_index *idx, uint64_t index, unsigned int order,
-		enum dax_tag t, bool set)
-{
-	DAX_CURSOR(cur, index, idx, order);
-
-	pthread_mutex_lock(&idx->lock);
-	REQUIRE(dax_idx_load(&cur) != 0);
-	if (set)
-		dax_idx_tag_set(&cur, t);
-	else
-		dax_idx_tag_clear(&cur, t);
-	pthread_mutex_unlock(&idx->lock);
-}
-
-static bool tagged(struct dax_index *idx, uint64_t index, enum dax_tag t)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-	bool ret;
-
-	pthread_mutex_lock(&idx->lock);
-	dax_idx_load(&cur);
-	ret = dax_idx_tag_get(&cur, t);
-	pthread_mutex_unlock(&idx->lock);
-	return ret;
-}
-
 #define NONE 0x1234567ULL /* never an index used below */
 
 /* First entry in [start, last]: its first index (or NONE) and value. */
@@ -139,13 +94,6 @@ static uint64_t next_tagged(struct dax_index *idx, uint64_t start,
 	found = dax_idx_next_tagged(idx, &index, last, t);
 	pthread_mutex_unlock(&idx->lock);
 	return found ? index : NONE;
-}
-
-static void check_tree(struct dax_index *idx)
-{
-	pthread_mutex_lock(&idx->lock);
-	t_idx_check(idx);
-	pthread_mutex_unlock(&idx->lock);
 }
 
 /* 4 KiB neighbours of the PMD range at @base, where they exist. */
@@ -180,7 +128,7 @@ static void test_pmd_at(struct dax_index *idx, uint64_t base, bool neighbours)
 		REQUIRE(insert(idx, base + DAX_PMD_NR, 0, 2) == 0);
 	REQUIRE(insert(idx, base, PMD, 4242) == 0);
 	nr = idx->nr_entries;
-	check_tree(idx);
+	t_idx_check_locked(idx);
 
 	/* Every index inside: same entry, same canonical slot. */
 	f = lookup(idx, base, PMD);
@@ -228,14 +176,14 @@ static void test_pmd_at(struct dax_index *idx, uint64_t base, bool neighbours)
 
 	/* Tags, set through an index in the middle, seen from anywhere. */
 	CHECK_EQ(next_tagged(idx, 0, UINT64_MAX, DAX_TAG_DIRTY), NONE);
-	tag(idx, base + 300, 0, DAX_TAG_DIRTY, true);
-	CHECK(tagged(idx, base, DAX_TAG_DIRTY));
-	CHECK(tagged(idx, base + 511, DAX_TAG_DIRTY));
-	CHECK(!tagged(idx, base + 1, DAX_TAG_TOWRITE));
+	t_idx_tag(idx, base + 300, 0, DAX_TAG_DIRTY, true);
+	CHECK(t_idx_tagged(idx, base, DAX_TAG_DIRTY));
+	CHECK(t_idx_tagged(idx, base + 511, DAX_TAG_DIRTY));
+	CHECK(!t_idx_tagged(idx, base + 1, DAX_TAG_TOWRITE));
 	if (has_before(base))
-		CHECK(!tagged(idx, base - 1, DAX_TAG_DIRTY));
+		CHECK(!t_idx_tagged(idx, base - 1, DAX_TAG_DIRTY));
 	if (has_after(base))
-		CHECK(!tagged(idx, base + DAX_PMD_NR, DAX_TAG_DIRTY));
+		CHECK(!t_idx_tagged(idx, base + DAX_PMD_NR, DAX_TAG_DIRTY));
 	for (size_t i = 0; i < ARRAY_SIZE(offs); i++)
 		CHECK_EQ(next_tagged(idx, base + offs[i], UINT64_MAX,
 				     DAX_TAG_DIRTY),
@@ -253,18 +201,18 @@ static void test_pmd_at(struct dax_index *idx, uint64_t base, bool neighbours)
 			       DAX_TAG_TOWRITE, UINT64_MAX),
 		 1);
 	pthread_mutex_unlock(&idx->lock);
-	CHECK(tagged(idx, base + 17, DAX_TAG_TOWRITE));
+	CHECK(t_idx_tagged(idx, base + 17, DAX_TAG_TOWRITE));
 	CHECK_EQ(next_tagged(idx, base + 511, base + 511, DAX_TAG_TOWRITE),
 		 base);
-	check_tree(idx);
+	t_idx_check_locked(idx);
 	/* Clearing through the PMD-order cursor. */
-	tag(idx, base, PMD, DAX_TAG_TOWRITE, false);
-	CHECK(!tagged(idx, base + 17, DAX_TAG_TOWRITE));
-	CHECK(tagged(idx, base + 17, DAX_TAG_DIRTY));
+	t_idx_tag(idx, base, PMD, DAX_TAG_TOWRITE, false);
+	CHECK(!t_idx_tagged(idx, base + 17, DAX_TAG_TOWRITE));
+	CHECK(t_idx_tagged(idx, base + 17, DAX_TAG_DIRTY));
 	CHECK_EQ(next_tagged(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE), NONE);
 
 	/* Erase through an index in the middle: the whole range goes. */
-	CHECK_EQ(erase(idx, base + 100), pmd);
+	CHECK_EQ(t_idx_erase(idx, base + 100), pmd);
 	CHECK_EQ(idx->nr_entries, nr - 1);
 	for (size_t i = 0; i < ARRAY_SIZE(offs); i++)
 		CHECK_EQ(load(idx, base + offs[i]), 0);
@@ -272,14 +220,14 @@ static void test_pmd_at(struct dax_index *idx, uint64_t base, bool neighbours)
 	CHECK_EQ(f.e, 0);
 	CHECK(!f.conflict);
 	CHECK_EQ(next_tagged(idx, 0, UINT64_MAX, DAX_TAG_DIRTY), NONE);
-	check_tree(idx);
+	t_idx_check_locked(idx);
 
 	/* 4 KiB entries now fit anywhere in the range; they conflict. */
 	for (size_t i = 0; i < ARRAY_SIZE(offs); i++)
 		CHECK_EQ(insert(idx, base + offs[i], 0, 100 + i), 0);
 	for (size_t i = 0; i < ARRAY_SIZE(offs); i++) {
 		CHECK_EQ(load(idx, base + offs[i]), dax_mk_entry(100 + i, 0));
-		CHECK(!tagged(idx, base + offs[i], DAX_TAG_DIRTY));
+		CHECK(!t_idx_tagged(idx, base + offs[i], DAX_TAG_DIRTY));
 	}
 	CHECK_EQ(load(idx, base + 2), 0);
 	f = lookup(idx, base, PMD);
@@ -288,15 +236,15 @@ static void test_pmd_at(struct dax_index *idx, uint64_t base, bool neighbours)
 	CHECK_EQ(insert(idx, base, PMD, 9), -EEXIST);
 	CHECK_EQ(next_entry(idx, base + 2, UINT64_MAX, &e), base + 7);
 	CHECK_EQ(e, dax_mk_entry(102, 0));
-	check_tree(idx);
+	t_idx_check_locked(idx);
 
 	for (size_t i = 0; i < ARRAY_SIZE(offs); i++)
-		CHECK(erase(idx, base + offs[i]) != 0);
+		CHECK(t_idx_erase(idx, base + offs[i]) != 0);
 	if (neighbours && has_before(base))
-		CHECK_EQ(erase(idx, base - 1), before);
+		CHECK_EQ(t_idx_erase(idx, base - 1), before);
 	if (neighbours && has_after(base))
-		CHECK_EQ(erase(idx, base + DAX_PMD_NR), after);
-	CHECK(erase(idx, far) != 0);
+		CHECK_EQ(t_idx_erase(idx, base + DAX_PMD_NR), after);
+	CHECK(t_idx_erase(idx, far) != 0);
 	CHECK_EQ(idx->nr_entries, 0);
 	CHECK_EQ(idx->nr_nodes, 0);
 }
@@ -336,23 +284,23 @@ static void test_conflict(struct dax_index *idx, uint64_t base, uint64_t pos,
 	CHECK_EQ(load(idx, base + pos), dax_mk_entry(7, 0));
 	if (pos)
 		CHECK_EQ(load(idx, base), 0);
-	check_tree(idx);
+	t_idx_check_locked(idx);
 	/* Order-0 loads never report a conflict. */
 	CHECK(!lookup(idx, base + pos, 0).conflict);
 	CHECK(!lookup(idx, base + (pos ^ 1), 0).conflict);
 
 	/* Once it is gone the PMD fits. */
-	CHECK(erase(idx, base + pos) != 0);
+	CHECK(t_idx_erase(idx, base + pos) != 0);
 	f = lookup(idx, base, PMD);
 	CHECK(!f.conflict);
 	CHECK_EQ(insert(idx, base, PMD, 8), 0);
 	CHECK_EQ(load(idx, base + pos), dax_mk_entry(8, DAX_ENTRY_PMD));
-	CHECK(erase(idx, base) != 0);
+	CHECK(t_idx_erase(idx, base) != 0);
 	if (!alone) {
 		if (has_before(base))
-			CHECK(erase(idx, base - 1) != 0);
+			CHECK(t_idx_erase(idx, base - 1) != 0);
 		if (has_after(base))
-			CHECK(erase(idx, base + DAX_PMD_NR) != 0);
+			CHECK(t_idx_erase(idx, base + DAX_PMD_NR) != 0);
 	}
 	CHECK_EQ(idx->nr_entries, 0);
 	CHECK_EQ(idx->nr_nodes, 0);
@@ -371,7 +319,7 @@ static void test_adjacent(struct dax_index *idx)
 
 	for (uint64_t i = 0; i < n; i++)
 		REQUIRE(insert(idx, start + i * DAX_PMD_NR, PMD, 10 + i) == 0);
-	check_tree(idx);
+	t_idx_check_locked(idx);
 	dax_rcu_read_lock();
 	while (dax_idx_next_entry(idx, &index, UINT64_MAX, &e)) {
 		CHECK_EQ(index, start + seen * DAX_PMD_NR);
@@ -384,8 +332,8 @@ static void test_adjacent(struct dax_index *idx)
 	CHECK_EQ(seen, n);
 
 	for (uint64_t i = 0; i < n; i += 2)
-		CHECK(erase(idx, start + i * DAX_PMD_NR + i) != 0);
-	check_tree(idx);
+		CHECK(t_idx_erase(idx, start + i * DAX_PMD_NR + i) != 0);
+	t_idx_check_locked(idx);
 	for (uint64_t i = 0; i < n; i++) {
 		uint64_t b = start + i * DAX_PMD_NR;
 
@@ -395,7 +343,7 @@ static void test_adjacent(struct dax_index *idx)
 			 i % 2 ? b : b + DAX_PMD_NR);
 	}
 	for (uint64_t i = 1; i < n; i += 2)
-		CHECK(erase(idx, start + i * DAX_PMD_NR) != 0);
+		CHECK(t_idx_erase(idx, start + i * DAX_PMD_NR) != 0);
 	CHECK_EQ(idx->nr_nodes, 0);
 }
 

@@ -25,6 +25,7 @@
 #include "index/index.h"
 #include "index/rcu.h"
 #include "index_check.h"
+#include "index_util.h"
 
 #define MAX_SNAP 64
 
@@ -85,38 +86,6 @@ static void check_same(const struct snap *a, const struct snap *b)
 	CHECK_EQ(a->live, b->live);
 }
 
-/* dax_idx_insert_alloc: -ENOMEM only if dax_idx_nomem fails. */
-static int insert(struct dax_index *idx, uint64_t index, unsigned int order,
-		  dax_entry_t e)
-{
-	DAX_CURSOR(cur, index, idx, order);
-	int err;
-
-	err = dax_idx_insert_alloc(&cur, e);
-	dax_cursor_release(&cur);
-	return err;
-}
-
-static void erase(struct dax_index *idx, uint64_t index)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-
-	pthread_mutex_lock(&idx->lock);
-	REQUIRE(dax_idx_load(&cur) != 0);
-	dax_idx_erase(&cur);
-	pthread_mutex_unlock(&idx->lock);
-}
-
-static void tag(struct dax_index *idx, uint64_t index, enum dax_tag t)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-
-	pthread_mutex_lock(&idx->lock);
-	REQUIRE(dax_idx_load(&cur) != 0);
-	dax_idx_tag_set(&cur, t);
-	pthread_mutex_unlock(&idx->lock);
-}
-
 static void erase_all(struct dax_index *idx)
 {
 	uint64_t index = 0;
@@ -129,7 +98,7 @@ static void erase_all(struct dax_index *idx)
 		dax_rcu_read_unlock();
 		if (!found)
 			break;
-		erase(idx, index);
+		t_idx_erase_present(idx, index);
 	}
 	CHECK_EQ(idx->nr_entries, 0);
 	CHECK_EQ(idx->nr_nodes, 0);
@@ -154,7 +123,7 @@ static void fail_each(struct dax_index *idx, const char *what, uint64_t index,
 	for (k = 0;; k++) {
 		REQUIRE(k < 64);
 		dax_idx_fail_alloc_after(k);
-		err = insert(idx, index, order, e);
+		err = t_idx_insert(idx, index, order, e);
 		dax_idx_fail_alloc_after(-1);
 		if (err == 0)
 			break;
@@ -184,12 +153,12 @@ static void fail_each(struct dax_index *idx, const char *what, uint64_t index,
 	}
 
 	/* Undo it: the tree is back to what it was... */
-	erase(idx, index);
+	t_idx_erase_present(idx, index);
 	dax_rcu_barrier();
 	take_snap(idx, &now);
 	check_same(&before, &now);
 	/* ...and with injection off the same insert just works. */
-	CHECK_EQ(insert(idx, index, order, e), 0);
+	CHECK_EQ(t_idx_insert(idx, index, order, e), 0);
 	take_snap(idx, &now);
 	CHECK_EQ(now.nr_entries, before.nr_entries + 1);
 	CHECK_EQ(now.nr_nodes - before.nr_nodes, (uint64_t)k);
@@ -236,19 +205,20 @@ static void test_no_alloc(struct dax_index *idx)
 {
 	struct snap before, now;
 
-	REQUIRE(insert(idx, 0, 0, dax_mk_entry(1, 0)) == 0);
-	REQUIRE(insert(idx, 1ULL << 30, 0, dax_mk_entry(2, 0)) == 0);
-	REQUIRE(insert(idx, 3 * DAX_PMD_NR, DAX_PMD_ORDER,
-		       dax_mk_entry(3, DAX_ENTRY_PMD)) == 0);
+	REQUIRE(t_idx_insert(idx, 0, 0, dax_mk_entry(1, 0)) == 0);
+	REQUIRE(t_idx_insert(idx, 1ULL << 30, 0, dax_mk_entry(2, 0)) == 0);
+	REQUIRE(t_idx_insert(idx, 3 * DAX_PMD_NR, DAX_PMD_ORDER,
+			     dax_mk_entry(3, DAX_ENTRY_PMD)) == 0);
 	take_snap(idx, &before);
 	dax_idx_fail_alloc_after(0);
-	CHECK_EQ(insert(idx, 1, 0, dax_mk_entry(4, 0)), 0);
-	CHECK_EQ(insert(idx, (1ULL << 30) + 1, 0, dax_mk_entry(5, 0)), 0);
-	CHECK_EQ(insert(idx, 0, 0, dax_mk_entry(6, 0)), -EEXIST);
-	CHECK_EQ(insert(idx, 3 * DAX_PMD_NR + 9, 0, dax_mk_entry(7, 0)),
+	CHECK_EQ(t_idx_insert(idx, 1, 0, dax_mk_entry(4, 0)), 0);
+	CHECK_EQ(t_idx_insert(idx, (1ULL << 30) + 1, 0, dax_mk_entry(5, 0)), 0);
+	CHECK_EQ(t_idx_insert(idx, 0, 0, dax_mk_entry(6, 0)), -EEXIST);
+	CHECK_EQ(t_idx_insert(idx, 3 * DAX_PMD_NR + 9, 0, dax_mk_entry(7, 0)),
 		 -EEXIST);
-	CHECK_EQ(insert(idx, 0, DAX_PMD_ORDER, dax_mk_entry(8, DAX_ENTRY_PMD)),
-		 -EEXIST);
+	CHECK_EQ(
+	    t_idx_insert(idx, 0, DAX_PMD_ORDER, dax_mk_entry(8, DAX_ENTRY_PMD)),
+	    -EEXIST);
 	dax_idx_fail_alloc_after(-1);
 	take_snap(idx, &now);
 	CHECK_EQ(now.nr_entries, before.nr_entries + 2);
@@ -271,36 +241,36 @@ int main(int argc, char **argv)
 	fail_each(&idx, "deep", (1ULL << 40) + 5, 0, deep);
 
 	/* Root growth to full height, with tagged entries below. */
-	REQUIRE(insert(&idx, 0, 0, dax_mk_entry(1, 0)) == 0);
-	REQUIRE(insert(&idx, 7, 0, dax_mk_entry(2, DAX_ENTRY_ZERO)) == 0);
-	REQUIRE(insert(&idx, 100, 0, dax_mk_entry(3, 0)) == 0);
-	REQUIRE(insert(&idx, 1 << 20, 0, dax_mk_entry(4, 0)) == 0);
-	tag(&idx, 0, DAX_TAG_DIRTY);
-	tag(&idx, 100, DAX_TAG_TOWRITE);
-	tag(&idx, 1 << 20, DAX_TAG_DIRTY);
-	tag(&idx, 1 << 20, DAX_TAG_TOWRITE);
+	REQUIRE(t_idx_insert(&idx, 0, 0, dax_mk_entry(1, 0)) == 0);
+	REQUIRE(t_idx_insert(&idx, 7, 0, dax_mk_entry(2, DAX_ENTRY_ZERO)) == 0);
+	REQUIRE(t_idx_insert(&idx, 100, 0, dax_mk_entry(3, 0)) == 0);
+	REQUIRE(t_idx_insert(&idx, 1 << 20, 0, dax_mk_entry(4, 0)) == 0);
+	t_idx_tag(&idx, 0, 0, DAX_TAG_DIRTY, true);
+	t_idx_tag(&idx, 100, 0, DAX_TAG_TOWRITE, true);
+	t_idx_tag(&idx, 1 << 20, 0, DAX_TAG_DIRTY, true);
+	t_idx_tag(&idx, 1 << 20, 0, DAX_TAG_TOWRITE, true);
 	fail_each(&idx, "grow", UINT64_MAX, 0, 2);
 
 	/* A PMD that needs the root to grow from a leaf and a path down. */
 	for (uint64_t i = 0; i < 4; i++)
-		REQUIRE(insert(&idx, i, 0, dax_mk_entry(10 + i, 0)) == 0);
-	tag(&idx, 2, DAX_TAG_DIRTY);
+		REQUIRE(t_idx_insert(&idx, i, 0, dax_mk_entry(10 + i, 0)) == 0);
+	t_idx_tag(&idx, 2, 0, DAX_TAG_DIRTY, true);
 	fail_each(&idx, "pmd-grow", 1ULL << 30, DAX_PMD_ORDER, 2);
 
 	/* A PMD into an empty tree: one node. */
 	fail_each(&idx, "pmd-empty", 0, DAX_PMD_ORDER, 1);
 
 	/* A path in the middle of a full-height tree. */
-	REQUIRE(insert(&idx, 0, 0, dax_mk_entry(1, 0)) == 0);
-	REQUIRE(insert(&idx, UINT64_MAX, 0, dax_mk_entry(2, 0)) == 0);
-	tag(&idx, UINT64_MAX, DAX_TAG_TOWRITE);
+	REQUIRE(t_idx_insert(&idx, 0, 0, dax_mk_entry(1, 0)) == 0);
+	REQUIRE(t_idx_insert(&idx, UINT64_MAX, 0, dax_mk_entry(2, 0)) == 0);
+	t_idx_tag(&idx, UINT64_MAX, 0, DAX_TAG_TOWRITE, true);
 	fail_each(&idx, "middle", 1ULL << 35, 0, 2);
 
 	/* A PMD next to another one, in a tree that has the upper levels. */
-	REQUIRE(insert(&idx, 0, 0, dax_mk_entry(1, 0)) == 0);
-	REQUIRE(insert(&idx, (1ULL << 33), DAX_PMD_ORDER,
-		       dax_mk_entry(2, DAX_ENTRY_PMD)) == 0);
-	tag(&idx, (1ULL << 33) + 1, DAX_TAG_DIRTY);
+	REQUIRE(t_idx_insert(&idx, 0, 0, dax_mk_entry(1, 0)) == 0);
+	REQUIRE(t_idx_insert(&idx, (1ULL << 33), DAX_PMD_ORDER,
+			     dax_mk_entry(2, DAX_ENTRY_PMD)) == 0);
+	t_idx_tag(&idx, (1ULL << 33) + 1, 0, DAX_TAG_DIRTY, true);
 	fail_each(&idx, "pmd-sub", (1ULL << 33) + (1ULL << 25), DAX_PMD_ORDER,
 		  1);
 

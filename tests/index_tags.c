@@ -21,53 +21,7 @@
 #include "index/index.h"
 #include "index/rcu.h"
 #include "index_check.h"
-
-static int insert(struct dax_index *idx, uint64_t index, dax_entry_t e)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-	int err;
-
-	err = dax_idx_insert_alloc(&cur, e);
-	dax_cursor_release(&cur);
-	return err;
-}
-
-static void erase(struct dax_index *idx, uint64_t index)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-
-	pthread_mutex_lock(&idx->lock);
-	REQUIRE(dax_idx_load(&cur) != 0);
-	dax_idx_erase(&cur);
-	pthread_mutex_unlock(&idx->lock);
-}
-
-/* Set (@set) or clear the tag of the entry at @index, which must exist. */
-static void tag(struct dax_index *idx, uint64_t index, enum dax_tag t,
-		bool set)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-
-	pthread_mutex_lock(&idx->lock);
-	REQUIRE(dax_idx_load(&cur) != 0);
-	if (set)
-		dax_idx_tag_set(&cur, t);
-	else
-		dax_idx_tag_clear(&cur, t);
-	pthread_mutex_unlock(&idx->lock);
-}
-
-static bool tagged(struct dax_index *idx, uint64_t index, enum dax_tag t)
-{
-	DAX_CURSOR(cur, index, idx, 0);
-	bool ret;
-
-	pthread_mutex_lock(&idx->lock);
-	dax_idx_load(&cur);
-	ret = dax_idx_tag_get(&cur, t);
-	pthread_mutex_unlock(&idx->lock);
-	return ret;
-}
+#include "index_util.h"
 
 /* next_tagged from @start; returns the index found or @none. */
 static uint64_t next(struct dax_index *idx, uint64_t start, uint64_t last,
@@ -97,13 +51,6 @@ static uint64_t retag(struct dax_index *idx, uint64_t first, uint64_t last,
 			  max);
 	pthread_mutex_unlock(&idx->lock);
 	return n;
-}
-
-static void check_tree(struct dax_index *idx)
-{
-	pthread_mutex_lock(&idx->lock);
-	t_idx_check(idx);
-	pthread_mutex_unlock(&idx->lock);
 }
 
 /*
@@ -139,20 +86,21 @@ static void test_sparse(struct dax_index *idx)
 	uint64_t found[NR_SPARSE + 1];
 
 	for (size_t i = 0; i < NR_SPARSE; i++)
-		REQUIRE(insert(idx, sparse[i], dax_mk_entry(i + 1, 0)) == 0);
+		REQUIRE(t_idx_insert(idx, sparse[i], 0,
+				     dax_mk_entry(i + 1, 0)) == 0);
 	/* Fresh entries carry no tag. */
 	for (size_t i = 0; i < NR_SPARSE; i++) {
-		CHECK(!tagged(idx, sparse[i], DAX_TAG_DIRTY));
-		CHECK(!tagged(idx, sparse[i], DAX_TAG_TOWRITE));
+		CHECK(!t_idx_tagged(idx, sparse[i], DAX_TAG_DIRTY));
+		CHECK(!t_idx_tagged(idx, sparse[i], DAX_TAG_TOWRITE));
 	}
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), NONE);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE, NONE), NONE);
 
 	/* A tag on every entry, one by one, found from anywhere before it. */
 	for (size_t i = 0; i < NR_SPARSE; i++) {
-		tag(idx, sparse[i], DAX_TAG_DIRTY, true);
-		CHECK(tagged(idx, sparse[i], DAX_TAG_DIRTY));
-		CHECK(!tagged(idx, sparse[i], DAX_TAG_TOWRITE));
+		t_idx_tag(idx, sparse[i], 0, DAX_TAG_DIRTY, true);
+		CHECK(t_idx_tagged(idx, sparse[i], DAX_TAG_DIRTY));
+		CHECK(!t_idx_tagged(idx, sparse[i], DAX_TAG_TOWRITE));
 		CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE),
 			 sparse[0]);
 		CHECK_EQ(next(idx, sparse[i], UINT64_MAX, DAX_TAG_DIRTY, NONE),
@@ -163,7 +111,7 @@ static void test_sparse(struct dax_index *idx)
 				 sparse[i]);
 		CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE, NONE),
 			 NONE);
-		check_tree(idx);
+		t_idx_check_locked(idx);
 	}
 	CHECK_EQ(collect(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, found,
 			 NR_SPARSE + 1),
@@ -189,31 +137,31 @@ static void test_sparse(struct dax_index *idx)
 	CHECK_EQ(next(idx, 3, 2, DAX_TAG_DIRTY, NONE), NONE); /* empty range */
 
 	/* Clearing one tag leaves the other entries and the other tag. */
-	tag(idx, 5, DAX_TAG_TOWRITE, true);
-	tag(idx, 4096, DAX_TAG_DIRTY, false);
-	CHECK(!tagged(idx, 4096, DAX_TAG_DIRTY));
-	CHECK(tagged(idx, 5, DAX_TAG_DIRTY));
-	CHECK(tagged(idx, 5, DAX_TAG_TOWRITE));
+	t_idx_tag(idx, 5, 0, DAX_TAG_TOWRITE, true);
+	t_idx_tag(idx, 4096, 0, DAX_TAG_DIRTY, false);
+	CHECK(!t_idx_tagged(idx, 4096, DAX_TAG_DIRTY));
+	CHECK(t_idx_tagged(idx, 5, DAX_TAG_DIRTY));
+	CHECK(t_idx_tagged(idx, 5, DAX_TAG_TOWRITE));
 	CHECK_EQ(next(idx, 6, UINT64_MAX, DAX_TAG_DIRTY, NONE), 1ULL << 30);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE, NONE), 5);
 	CHECK_EQ(next(idx, 6, UINT64_MAX, DAX_TAG_TOWRITE, NONE), NONE);
 	/* Clearing an untagged entry is a no-op. */
-	tag(idx, 4096, DAX_TAG_DIRTY, false);
-	CHECK(!tagged(idx, 4096, DAX_TAG_DIRTY));
-	check_tree(idx);
+	t_idx_tag(idx, 4096, 0, DAX_TAG_DIRTY, false);
+	CHECK(!t_idx_tagged(idx, 4096, DAX_TAG_DIRTY));
+	t_idx_check_locked(idx);
 
 	/* Clear everything: the parent bits must go too. */
 	for (size_t i = 0; i < NR_SPARSE; i++) {
-		tag(idx, sparse[i], DAX_TAG_DIRTY, false);
-		tag(idx, sparse[i], DAX_TAG_TOWRITE, false);
+		t_idx_tag(idx, sparse[i], 0, DAX_TAG_DIRTY, false);
+		t_idx_tag(idx, sparse[i], 0, DAX_TAG_TOWRITE, false);
 	}
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), NONE);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE, NONE), NONE);
-	check_tree(idx);
+	t_idx_check_locked(idx);
 
 	/* Tags survive dax_idx_store. */
-	tag(idx, 1ULL << 30, DAX_TAG_DIRTY, true);
-	tag(idx, 1ULL << 30, DAX_TAG_TOWRITE, true);
+	t_idx_tag(idx, 1ULL << 30, 0, DAX_TAG_DIRTY, true);
+	t_idx_tag(idx, 1ULL << 30, 0, DAX_TAG_TOWRITE, true);
 	{
 		DAX_CURSOR(cur, 1ULL << 30, idx, 0);
 
@@ -222,60 +170,60 @@ static void test_sparse(struct dax_index *idx)
 		dax_idx_store(&cur, dax_mk_entry(77, DAX_ENTRY_ZERO));
 		pthread_mutex_unlock(&idx->lock);
 	}
-	CHECK(tagged(idx, 1ULL << 30, DAX_TAG_DIRTY));
-	CHECK(tagged(idx, 1ULL << 30, DAX_TAG_TOWRITE));
+	CHECK(t_idx_tagged(idx, 1ULL << 30, DAX_TAG_DIRTY));
+	CHECK(t_idx_tagged(idx, 1ULL << 30, DAX_TAG_TOWRITE));
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), 1ULL << 30);
 
 	/* Erase clears the tags of the entry and of the path above it. */
-	erase(idx, 1ULL << 30);
+	t_idx_erase_present(idx, 1ULL << 30);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), NONE);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE, NONE), NONE);
-	check_tree(idx);
-	REQUIRE(insert(idx, 1ULL << 30, dax_mk_entry(5, 0)) == 0);
-	CHECK(!tagged(idx, 1ULL << 30, DAX_TAG_DIRTY));
-	CHECK(!tagged(idx, 1ULL << 30, DAX_TAG_TOWRITE));
+	t_idx_check_locked(idx);
+	REQUIRE(t_idx_insert(idx, 1ULL << 30, 0, dax_mk_entry(5, 0)) == 0);
+	CHECK(!t_idx_tagged(idx, 1ULL << 30, DAX_TAG_DIRTY));
+	CHECK(!t_idx_tagged(idx, 1ULL << 30, DAX_TAG_TOWRITE));
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), NONE);
 
 	/* A tagged entry sharing its leaf with an untagged one (0 and 5). */
-	tag(idx, 5, DAX_TAG_DIRTY, true);
-	erase(idx, 5);
+	t_idx_tag(idx, 5, 0, DAX_TAG_DIRTY, true);
+	t_idx_erase_present(idx, 5);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), NONE);
-	CHECK(!tagged(idx, 0, DAX_TAG_DIRTY));
-	check_tree(idx);
-	REQUIRE(insert(idx, 5, dax_mk_entry(2, 0)) == 0);
-	CHECK(!tagged(idx, 5, DAX_TAG_DIRTY));
+	CHECK(!t_idx_tagged(idx, 0, DAX_TAG_DIRTY));
+	t_idx_check_locked(idx);
+	REQUIRE(t_idx_insert(idx, 5, 0, dax_mk_entry(2, 0)) == 0);
+	CHECK(!t_idx_tagged(idx, 5, DAX_TAG_DIRTY));
 
 	for (size_t i = 0; i < NR_SPARSE; i++)
-		erase(idx, sparse[i]);
+		t_idx_erase_present(idx, sparse[i]);
 	CHECK_EQ(idx->nr_nodes, 0);
 }
 
 /* Tags of the old root stay reachable when the root grows and shrinks. */
 static void test_grow_shrink(struct dax_index *idx)
 {
-	REQUIRE(insert(idx, 3, dax_mk_entry(1, 0)) == 0);
-	REQUIRE(insert(idx, 4, dax_mk_entry(2, 0)) == 0);
-	tag(idx, 3, DAX_TAG_DIRTY, true);
-	tag(idx, 4, DAX_TAG_TOWRITE, true);
+	REQUIRE(t_idx_insert(idx, 3, 0, dax_mk_entry(1, 0)) == 0);
+	REQUIRE(t_idx_insert(idx, 4, 0, dax_mk_entry(2, 0)) == 0);
+	t_idx_tag(idx, 3, 0, DAX_TAG_DIRTY, true);
+	t_idx_tag(idx, 4, 0, DAX_TAG_TOWRITE, true);
 	/* Grow the root from a leaf to the full height. */
-	REQUIRE(insert(idx, UINT64_MAX - 7, dax_mk_entry(3, 0)) == 0);
-	check_tree(idx);
+	REQUIRE(t_idx_insert(idx, UINT64_MAX - 7, 0, dax_mk_entry(3, 0)) == 0);
+	t_idx_check_locked(idx);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), 3);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE, NONE), 4);
 	CHECK_EQ(next(idx, 5, UINT64_MAX, DAX_TAG_TOWRITE, NONE), NONE);
 	/* A tag far away, then shrink back by erasing it. */
-	tag(idx, UINT64_MAX - 7, DAX_TAG_TOWRITE, true);
+	t_idx_tag(idx, UINT64_MAX - 7, 0, DAX_TAG_TOWRITE, true);
 	CHECK_EQ(next(idx, 5, UINT64_MAX, DAX_TAG_TOWRITE, NONE),
 		 UINT64_MAX - 7);
-	erase(idx, UINT64_MAX - 7);
-	check_tree(idx);
+	t_idx_erase_present(idx, UINT64_MAX - 7);
+	t_idx_check_locked(idx);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), 3);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE, NONE), 4);
 	CHECK_EQ(next(idx, 5, UINT64_MAX, DAX_TAG_TOWRITE, NONE), NONE);
-	CHECK(tagged(idx, 3, DAX_TAG_DIRTY));
-	CHECK(!tagged(idx, 3, DAX_TAG_TOWRITE));
-	erase(idx, 3);
-	erase(idx, 4);
+	CHECK(t_idx_tagged(idx, 3, DAX_TAG_DIRTY));
+	CHECK(!t_idx_tagged(idx, 3, DAX_TAG_TOWRITE));
+	t_idx_erase_present(idx, 3);
+	t_idx_erase_present(idx, 4);
 	CHECK_EQ(idx->nr_nodes, 0);
 }
 
@@ -292,9 +240,10 @@ static void test_retag(struct dax_index *idx)
 	size_t cnt;
 
 	for (uint64_t i = 0; i < n; i++)
-		REQUIRE(insert(idx, base + i, dax_mk_entry(i + 1, 0)) == 0);
+		REQUIRE(t_idx_insert(idx, base + i, 0,
+				     dax_mk_entry(i + 1, 0)) == 0);
 	for (uint64_t i = 0; i < n; i += 3) {
-		tag(idx, base + i, DAX_TAG_DIRTY, true);
+		t_idx_tag(idx, base + i, 0, DAX_TAG_DIRTY, true);
 		nr_dirty++;
 	}
 	/* Nothing outside the run, nothing TOWRITE yet. */
@@ -319,10 +268,10 @@ static void test_retag(struct dax_index *idx)
 		bool w = d && ((i >= 3 && i <= 15) ||
 			       (i >= 100 && i <= 210));
 
-		CHECK_EQ(tagged(idx, base + i, DAX_TAG_DIRTY), d);
-		CHECK_EQ(tagged(idx, base + i, DAX_TAG_TOWRITE), w);
+		CHECK_EQ(t_idx_tagged(idx, base + i, DAX_TAG_DIRTY), d);
+		CHECK_EQ(t_idx_tagged(idx, base + i, DAX_TAG_TOWRITE), w);
 	}
-	check_tree(idx);
+	t_idx_check_locked(idx);
 
 	/* The whole range: every DIRTY entry, already TOWRITE or not. */
 	CHECK_EQ(retag(idx, 0, UINT64_MAX, UINT64_MAX), nr_dirty);
@@ -333,29 +282,29 @@ static void test_retag(struct dax_index *idx)
 	CHECK_EQ(retag(idx, 0, UINT64_MAX, 0), 0);
 
 	/* Retag at the very end of the index space. */
-	REQUIRE(insert(idx, UINT64_MAX, dax_mk_entry(9, 0)) == 0);
-	REQUIRE(insert(idx, UINT64_MAX - 1, dax_mk_entry(8, 0)) == 0);
-	tag(idx, UINT64_MAX, DAX_TAG_DIRTY, true);
-	tag(idx, UINT64_MAX - 1, DAX_TAG_DIRTY, true);
+	REQUIRE(t_idx_insert(idx, UINT64_MAX, 0, dax_mk_entry(9, 0)) == 0);
+	REQUIRE(t_idx_insert(idx, UINT64_MAX - 1, 0, dax_mk_entry(8, 0)) == 0);
+	t_idx_tag(idx, UINT64_MAX, 0, DAX_TAG_DIRTY, true);
+	t_idx_tag(idx, UINT64_MAX - 1, 0, DAX_TAG_DIRTY, true);
 	CHECK_EQ(retag(idx, UINT64_MAX, UINT64_MAX, UINT64_MAX), 1);
-	CHECK(tagged(idx, UINT64_MAX, DAX_TAG_TOWRITE));
-	CHECK(!tagged(idx, UINT64_MAX - 1, DAX_TAG_TOWRITE));
+	CHECK(t_idx_tagged(idx, UINT64_MAX, DAX_TAG_TOWRITE));
+	CHECK(!t_idx_tagged(idx, UINT64_MAX - 1, DAX_TAG_TOWRITE));
 	CHECK_EQ(retag(idx, base + n, UINT64_MAX, UINT64_MAX), 2);
-	CHECK(tagged(idx, UINT64_MAX - 1, DAX_TAG_TOWRITE));
-	check_tree(idx);
+	CHECK(t_idx_tagged(idx, UINT64_MAX - 1, DAX_TAG_TOWRITE));
+	t_idx_check_locked(idx);
 
 	/* Erasing the tagged entries empties both tags. */
 	for (uint64_t i = 0; i < n; i += 3)
-		erase(idx, base + i);
-	erase(idx, UINT64_MAX);
-	erase(idx, UINT64_MAX - 1);
+		t_idx_erase_present(idx, base + i);
+	t_idx_erase_present(idx, UINT64_MAX);
+	t_idx_erase_present(idx, UINT64_MAX - 1);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_DIRTY, NONE), NONE);
 	CHECK_EQ(next(idx, 0, UINT64_MAX, DAX_TAG_TOWRITE, NONE), NONE);
 	CHECK_EQ(retag(idx, 0, UINT64_MAX, UINT64_MAX), 0);
-	check_tree(idx);
+	t_idx_check_locked(idx);
 	for (uint64_t i = 0; i < n; i++)
 		if (i % 3)
-			erase(idx, base + i);
+			t_idx_erase_present(idx, base + i);
 	CHECK_EQ(idx->nr_nodes, 0);
 }
 

@@ -21,23 +21,7 @@
 
 #include "index/rcu.h"
 #include "lock/entry_lock.h"
-
-/* The value at @index as a lock-free reader sees it. */
-static dax_entry_t load(struct dax_mapping *m, uint64_t index)
-{
-	DAX_CURSOR(cur, index, &m->idx, 0);
-	dax_entry_t e;
-
-	dax_rcu_read_lock();
-	e = dax_idx_load(&cur);
-	dax_rcu_read_unlock();
-	return e;
-}
-
-static unsigned long count(atomic_ulong *c)
-{
-	return atomic_load(c);
-}
+#include "lock_util.h"
 
 /* Grab @index (which must work), store a mapped entry for @block, unlock. */
 static void make_mapped(struct dax_mapping *m, uint64_t index, uint64_t block)
@@ -64,29 +48,29 @@ static void check_grab_update_unlock(struct dax_mapping *m)
 	CHECK(!dax_entry_is_zero(e));
 	CHECK(!(e & DAX_ENTRY_WAITERS));
 	CHECK_EQ(dax_entry_block(e), 0);
-	CHECK_EQ(count(&m->stats.inserts), 1);
+	CHECK_EQ(t_stat(&m->stats.inserts), 1);
 	CHECK_EQ(m->idx.nr_entries, 1);
 	/* The cursor is left on the entry's slot, and the index agrees. */
 	REQUIRE(cur.slot != NULL);
 	CHECK_EQ(atomic_load(cur.slot), e);
-	CHECK_EQ(load(m, 10), e);
+	CHECK_EQ(t_load(m, 10, 0, NULL), e);
 
 	/* Update changes block and kind but keeps the entry locked. */
 	e2 = dax_entry_update(m, &cur, dax_mk_entry(1234, 0));
 	CHECK(dax_entry_locked(e2));
 	CHECK(!dax_entry_is_empty(e2));
 	CHECK_EQ(dax_entry_block(e2), 1234);
-	CHECK_EQ(load(m, 10), e2);
+	CHECK_EQ(t_load(m, 10, 0, NULL), e2);
 	e2 = dax_entry_update(m, &cur, dax_mk_entry(0, DAX_ENTRY_ZERO));
 	CHECK(dax_entry_locked(e2));
 	CHECK(dax_entry_is_zero(e2));
-	CHECK_EQ(load(m, 10), e2);
+	CHECK_EQ(t_load(m, 10, 0, NULL), e2);
 	/* An update is not an insert. */
-	CHECK_EQ(count(&m->stats.inserts), 1);
+	CHECK_EQ(t_stat(&m->stats.inserts), 1);
 
 	/* Unlock clears LOCKED and, with nobody waiting, sets nothing. */
 	dax_entry_unlock(m, &cur);
-	e = load(m, 10);
+	e = t_load(m, 10, 0, NULL);
 	CHECK_EQ(e, dax_mk_entry(0, DAX_ENTRY_ZERO));
 	CHECK(!dax_entry_locked(e));
 	CHECK(!(e & DAX_ENTRY_WAITERS));
@@ -95,29 +79,29 @@ static void check_grab_update_unlock(struct dax_mapping *m)
 	dax_cursor_set(&cur, 10, 0);
 	CHECK_EQ(dax_entry_grab(m, &cur, 0, &e), 0);
 	CHECK_EQ(e, dax_mk_entry(0, DAX_ENTRY_ZERO) | DAX_ENTRY_LOCKED);
-	CHECK_EQ(load(m, 10), e);
-	CHECK_EQ(count(&m->stats.inserts), 1);
+	CHECK_EQ(t_load(m, 10, 0, NULL), e);
+	CHECK_EQ(t_stat(&m->stats.inserts), 1);
 	CHECK_EQ(m->idx.nr_entries, 1);
 	dax_entry_unlock(m, &cur);
-	CHECK_EQ(load(m, 10), dax_mk_entry(0, DAX_ENTRY_ZERO));
+	CHECK_EQ(t_load(m, 10, 0, NULL), dax_mk_entry(0, DAX_ENTRY_ZERO));
 
 	/* DAX_GRAB_EXISTING locks a present entry just the same. */
 	dax_cursor_set(&cur, 10, 0);
 	CHECK_EQ(dax_entry_grab(m, &cur, DAX_GRAB_EXISTING, &e), 0);
-	CHECK(dax_entry_locked(load(m, 10)));
+	CHECK(dax_entry_locked(t_load(m, 10, 0, NULL)));
 	dax_entry_unlock(m, &cur);
-	CHECK(!dax_entry_locked(load(m, 10)));
+	CHECK(!dax_entry_locked(t_load(m, 10, 0, NULL)));
 
 	/* Nobody ever slept or was woken. */
-	CHECK_EQ(count(&m->stats.waits), 0);
-	CHECK_EQ(count(&m->stats.wakeups), 0);
+	CHECK_EQ(t_stat(&m->stats.waits), 0);
+	CHECK_EQ(t_stat(&m->stats.wakeups), 0);
 }
 
 /* DAX_GRAB_EXISTING on absent indexes: -ENOENT and no trace. */
 static void check_grab_existing_absent(struct dax_mapping *m)
 {
 	static const uint64_t absent[] = {11, 9, 0, 1ULL << 30, UINT64_MAX};
-	unsigned long inserts = count(&m->stats.inserts);
+	unsigned long inserts = t_stat(&m->stats.inserts);
 	uint64_t entries = m->idx.nr_entries, nodes = m->idx.nr_nodes;
 	long live = dax_idx_live_nodes();
 
@@ -128,9 +112,9 @@ static void check_grab_existing_absent(struct dax_mapping *m)
 		CHECK_EQ(dax_entry_grab(m, &cur, DAX_GRAB_EXISTING, &e),
 			 -ENOENT);
 		CHECK_EQ(e, 0x5a5a); /* *entryp untouched on failure */
-		CHECK_EQ(load(m, absent[i]), 0);
+		CHECK_EQ(t_load(m, absent[i], 0, NULL), 0);
 	}
-	CHECK_EQ(count(&m->stats.inserts), inserts);
+	CHECK_EQ(t_stat(&m->stats.inserts), inserts);
 	CHECK_EQ(m->idx.nr_entries, entries);
 	CHECK_EQ(m->idx.nr_nodes, nodes);
 	CHECK_EQ(dax_idx_live_nodes(), live);
@@ -144,15 +128,15 @@ static void check_get_unlocked(struct dax_mapping *m)
 
 	CHECK_EQ(dax_entry_get_unlocked(m, &cur), 0);
 	dax_entry_put_unlocked(m, &cur);
-	CHECK_EQ(load(m, 11), 0);
+	CHECK_EQ(t_load(m, 11, 0, NULL), 0);
 
 	dax_cursor_set(&cur, 10, 0);
 	e = dax_entry_get_unlocked(m, &cur);
 	CHECK_EQ(e, dax_mk_entry(0, DAX_ENTRY_ZERO));
-	CHECK_EQ(load(m, 10), e);
+	CHECK_EQ(t_load(m, 10, 0, NULL), e);
 	dax_entry_put_unlocked(m, &cur);
-	CHECK_EQ(load(m, 10), e);
-	CHECK_EQ(count(&m->stats.wakeups), 0);
+	CHECK_EQ(t_load(m, 10, 0, NULL), e);
+	CHECK_EQ(t_stat(&m->stats.wakeups), 0);
 }
 
 /* Tags set and cleared under the entry lock, kept across unlock. */
@@ -174,7 +158,7 @@ static void check_tags(struct dax_mapping *m)
 	CHECK(!dax_entry_tag_get(m, &cur, DAX_TAG_DIRTY));
 	CHECK(dax_entry_tag_get(m, &cur, DAX_TAG_TOWRITE));
 	/* Tagging does not touch the entry word: still ours, still locked. */
-	CHECK_EQ(load(m, 12), e);
+	CHECK_EQ(t_load(m, 12, 0, NULL), e);
 	dax_entry_tag_clear(m, &cur, DAX_TAG_TOWRITE);
 	CHECK(!dax_entry_tag_get(m, &cur, DAX_TAG_TOWRITE));
 
@@ -199,18 +183,18 @@ static void check_tags(struct dax_mapping *m)
 /* Delete returns 1 only when it erased something. */
 static void check_delete(struct dax_mapping *m)
 {
-	unsigned long inserts = count(&m->stats.inserts);
+	unsigned long inserts = t_stat(&m->stats.inserts);
 	uint64_t entries = m->idx.nr_entries;
 
 	/* 12 is tagged DIRTY: delete does not care, invalidate would. */
 	CHECK_EQ(dax_entry_delete(m, 12), 1);
-	CHECK_EQ(load(m, 12), 0);
+	CHECK_EQ(t_load(m, 12, 0, NULL), 0);
 	CHECK_EQ(m->idx.nr_entries, entries - 1);
 	CHECK_EQ(dax_entry_delete(m, 12), 0);
 	CHECK_EQ(dax_entry_delete(m, 13), 0);
 	CHECK_EQ(dax_entry_delete(m, UINT64_MAX), 0);
 	CHECK_EQ(m->idx.nr_entries, entries - 1);
-	CHECK_EQ(count(&m->stats.inserts), inserts);
+	CHECK_EQ(t_stat(&m->stats.inserts), inserts);
 
 	/* A deleted entry is gone for good: grab inserts a fresh EMPTY one. */
 	{
@@ -219,13 +203,13 @@ static void check_delete(struct dax_mapping *m)
 
 		CHECK_EQ(dax_entry_grab(m, &cur, 0, &e), 0);
 		CHECK(dax_entry_is_empty(e));
-		CHECK_EQ(count(&m->stats.inserts), inserts + 1);
+		CHECK_EQ(t_stat(&m->stats.inserts), inserts + 1);
 		/* Its tags went with the old entry. */
 		CHECK(!dax_entry_tag_get(m, &cur, DAX_TAG_DIRTY));
 		/* dax_entry_delete_locked erases what we hold. */
 		dax_entry_delete_locked(m, &cur);
 		CHECK(cur.slot == NULL);
-		CHECK_EQ(load(m, 12), 0);
+		CHECK_EQ(t_load(m, 12, 0, NULL), 0);
 		CHECK_EQ(m->idx.nr_entries, entries - 1);
 	}
 }
@@ -239,7 +223,7 @@ static void check_replace(struct dax_mapping *m)
 	REQUIRE(dax_entry_grab(m, &cur, 0, &e) == 0);
 	/* Even when handed a value with lock bits, it stores it unlocked. */
 	dax_entry_replace(m, &cur, dax_mk_entry(99, 0) | DAX_ENTRY_LOCKED);
-	e = load(m, 14);
+	e = t_load(m, 14, 0, NULL);
 	CHECK_EQ(e, dax_mk_entry(99, 0));
 	CHECK(!dax_entry_locked(e));
 	CHECK(!(e & DAX_ENTRY_WAITERS));
@@ -275,15 +259,16 @@ static void check_invalidate(struct dax_mapping *m)
 		if (cases[i].tag >= 0) {
 			CHECK_EQ(dax_entry_invalidate(m, index), 0);
 			/* Still there, unchanged, and not left locked. */
-			CHECK_EQ(load(m, index), dax_mk_entry(500 + i, 0));
+			CHECK_EQ(t_load(m, index, 0, NULL),
+				 dax_mk_entry(500 + i, 0));
 		} else {
 			CHECK_EQ(dax_entry_invalidate(m, index), 1);
-			CHECK_EQ(load(m, index), 0);
+			CHECK_EQ(t_load(m, index, 0, NULL), 0);
 		}
 	}
 	CHECK_EQ(dax_entry_invalidate(m, 22), 0);
 	CHECK_EQ(dax_entry_invalidate(m, 23), 0);
-	CHECK_EQ(load(m, 23), 0);
+	CHECK_EQ(t_load(m, 23, 0, NULL), 0);
 
 	/* Once written back (tag cleared), the entry can go. */
 	for (size_t i = 0; i < 2; i++) {
@@ -294,7 +279,7 @@ static void check_invalidate(struct dax_mapping *m)
 		dax_entry_tag_clear(m, &cur, (enum dax_tag)cases[i].tag);
 		dax_entry_unlock(m, &cur);
 		CHECK_EQ(dax_entry_invalidate(m, cases[i].index), 1);
-		CHECK_EQ(load(m, cases[i].index), 0);
+		CHECK_EQ(t_load(m, cases[i].index, 0, NULL), 0);
 	}
 }
 
@@ -305,7 +290,7 @@ static void check_invalidate(struct dax_mapping *m)
 static void check_nomem(struct dax_mapping *m)
 {
 	uint64_t far = 1ULL << 40;
-	unsigned long inserts = count(&m->stats.inserts);
+	unsigned long inserts = t_stat(&m->stats.inserts);
 	uint64_t entries = m->idx.nr_entries, nodes = m->idx.nr_nodes;
 	uintptr_t root = atomic_load(&m->idx.root);
 	long live;
@@ -324,8 +309,8 @@ static void check_nomem(struct dax_mapping *m)
 		CHECK_EQ(dax_entry_grab(m, &cur, 0, &e), -ENOMEM);
 		dax_idx_fail_alloc_after(-1);
 		CHECK_EQ(e, 0);
-		CHECK_EQ(load(m, far), 0);
-		CHECK_EQ(count(&m->stats.inserts), inserts);
+		CHECK_EQ(t_load(m, far, 0, NULL), 0);
+		CHECK_EQ(t_stat(&m->stats.inserts), inserts);
 		CHECK_EQ(m->idx.nr_entries, entries);
 		CHECK_EQ(m->idx.nr_nodes, nodes);
 		CHECK_EQ(atomic_load(&m->idx.root), root);
@@ -333,7 +318,7 @@ static void check_nomem(struct dax_mapping *m)
 		CHECK_EQ(dax_idx_live_nodes(), live);
 	}
 	/* Nothing stays locked: the old entry can be grabbed at once. */
-	CHECK(!dax_entry_locked(load(m, 10)));
+	CHECK(!dax_entry_locked(t_load(m, 10, 0, NULL)));
 	{
 		DAX_CURSOR(cur, 10, &m->idx, 0);
 		dax_entry_t e;
@@ -348,7 +333,7 @@ static void check_nomem(struct dax_mapping *m)
 
 		CHECK_EQ(dax_entry_grab(m, &cur, 0, &e), 0);
 		CHECK(dax_entry_is_empty(e) && dax_entry_locked(e));
-		CHECK_EQ(count(&m->stats.inserts), inserts + 1);
+		CHECK_EQ(t_stat(&m->stats.inserts), inserts + 1);
 		dax_entry_unlock(m, &cur);
 		CHECK_EQ(dax_entry_delete(m, far), 1);
 	}
@@ -381,20 +366,20 @@ static void check_waiter_sets_waiters(struct dax_mapping *m)
 {
 	DAX_CURSOR(cur, 20, &m->idx, 0);
 	struct one_waiter w = { .m = m, .index = 20 };
-	unsigned long waits = count(&m->stats.waits);
-	unsigned long wakeups = count(&m->stats.wakeups);
+	unsigned long waits = t_stat(&m->stats.waits);
+	unsigned long wakeups = t_stat(&m->stats.wakeups);
 	struct timespec ts = { 0, 20000 };
 	pthread_t t;
 	dax_entry_t e;
 
 	make_mapped(m, 20, 5);
 	REQUIRE(dax_entry_grab(m, &cur, 0, &e) == 0);
-	CHECK(!(load(m, 20) & DAX_ENTRY_WAITERS));
+	CHECK(!(t_load(m, 20, 0, NULL) & DAX_ENTRY_WAITERS));
 	REQUIRE(pthread_create(&t, NULL, one_waiter_fn, &w) == 0);
 	/* The waiter counts its sleep after marking the entry. */
-	while (count(&m->stats.waits) == waits)
+	while (t_stat(&m->stats.waits) == waits)
 		nanosleep(&ts, NULL);
-	e = load(m, 20);
+	e = t_load(m, 20, 0, NULL);
 	CHECK(dax_entry_locked(e));
 	/* Without the bit our unlock would wake nobody: fail, do not hang. */
 	REQUIRE(e & DAX_ENTRY_WAITERS);
@@ -402,9 +387,9 @@ static void check_waiter_sets_waiters(struct dax_mapping *m)
 	REQUIRE(pthread_join(t, NULL) == 0);
 	CHECK_EQ(w.ret, 0);
 	CHECK_EQ(w.got, dax_mk_entry(5, 0) | DAX_ENTRY_LOCKED);
-	CHECK_EQ(load(m, 20), dax_mk_entry(5, 0));
-	CHECK_EQ(count(&m->stats.waits) - waits, 1);
-	CHECK_EQ(count(&m->stats.wakeups) - wakeups, 1);
+	CHECK_EQ(t_load(m, 20, 0, NULL), dax_mk_entry(5, 0));
+	CHECK_EQ(t_stat(&m->stats.waits) - waits, 1);
+	CHECK_EQ(t_stat(&m->stats.wakeups) - wakeups, 1);
 	CHECK_EQ(dax_entry_delete(m, 20), 1);
 }
 
@@ -444,8 +429,8 @@ int main(int argc, char **argv)
 	}
 	CHECK_EQ(dax_entry_delete(&m, 10), 1);
 	CHECK_EQ(m.idx.nr_entries, 0);
-	CHECK_EQ(count(&m.stats.waits), 0);
-	CHECK_EQ(count(&m.stats.wakeups), 0);
+	CHECK_EQ(t_stat(&m.stats.waits), 0);
+	CHECK_EQ(t_stat(&m.stats.wakeups), 0);
 	check_waiter_sets_waiters(&m);
 
 	dax_mapping_destroy(&m);

@@ -113,6 +113,32 @@ static void hold(struct target *t, struct dax_cursor *cur)
 }
 
 /*
+ * The start of a round of (a) or (e): @t's counts reset, @t held through
+ * @cur, and NR_MANY waiters @w asleep on it (@waits: the sleeps counted
+ * before the round).
+ */
+static void hold_under_many(struct target *t, struct dax_cursor *cur,
+			    struct waiter *w, unsigned long waits)
+{
+	atomic_store(&t->done, 0);
+	atomic_store(&t->acquired, 0);
+	atomic_store(&t->allowed, 0);
+	t->holds = 0;
+	hold(t, cur);
+	start_waiters(w, NR_MANY, 0, t);
+	t_wait_sleepers(&m, waits + NR_MANY);
+}
+
+/* The end of such a round: the waiters joined, each held @t once. */
+static void join_many(struct target *t, struct waiter *w)
+{
+	for (int i = 0; i < NR_MANY; i++)
+		t_join(w[i].thread);
+	CHECK_EQ(atomic_load(&t->done), NR_MANY);
+	CHECK_EQ(t->holds, NR_MANY);
+}
+
+/*
  * (a) One unlock, NR_MANY waiters, each served once. Each holder keeps
  * the lock until we have counted: when the k-th holder has it and the
  * one before has finished unlocking, exactly k wake-ups have happened
@@ -129,13 +155,7 @@ static void test_many_waiters(unsigned int rounds)
 		unsigned long waits = t_stat(&m.stats.waits);
 		unsigned long wakeups = t_stat(&m.stats.wakeups);
 
-		atomic_store(&t.done, 0);
-		atomic_store(&t.acquired, 0);
-		atomic_store(&t.allowed, 0);
-		t.holds = 0;
-		hold(&t, &cur);
-		start_waiters(w, NR_MANY, 0, &t);
-		t_wait_sleepers(&m, waits + NR_MANY);
+		hold_under_many(&t, &cur, w, waits);
 		CHECK_EQ(atomic_load(&t.done), 0);
 		CHECK(t_load(&m, t.index, 0, NULL) & DAX_ENTRY_WAITERS);
 		dax_entry_unlock(&m, &cur);
@@ -148,10 +168,7 @@ static void test_many_waiters(unsigned int rounds)
 			CHECK_EQ(t_stat(&m.stats.waits) - waits, NR_MANY);
 			atomic_store(&t.allowed, k);
 		}
-		for (int i = 0; i < NR_MANY; i++)
-			t_join(w[i].thread);
-		CHECK_EQ(atomic_load(&t.done), NR_MANY);
-		CHECK_EQ(t.holds, NR_MANY);
+		join_many(&t, w);
 		CHECK_EQ(t_stat(&m.stats.waits) - waits, NR_MANY);
 		CHECK_EQ(t_stat(&m.stats.wakeups) - wakeups, NR_MANY);
 		t_check_all_idle(&m);
@@ -176,13 +193,7 @@ static void test_replace_wakes_all(unsigned int rounds)
 		unsigned long wakeups = t_stat(&m.stats.wakeups);
 		dax_entry_t e;
 
-		atomic_store(&t.done, 0);
-		atomic_store(&t.acquired, 0);
-		atomic_store(&t.allowed, 0);
-		t.holds = 0;
-		hold(&t, &cur);
-		start_waiters(w, NR_MANY, 0, &t);
-		t_wait_sleepers(&m, waits + NR_MANY);
+		hold_under_many(&t, &cur, w, waits);
 		dax_entry_replace(&m, &cur, dax_mk_entry(77 + r, 0));
 		while (atomic_load(&t.acquired) < 1)
 			t_relax();
@@ -196,10 +207,7 @@ static void test_replace_wakes_all(unsigned int rounds)
 		CHECK_EQ(dax_entry_block(e), 77 + r);
 		CHECK(dax_entry_locked(e));
 		atomic_store(&t.allowed, NR_MANY);
-		for (int i = 0; i < NR_MANY; i++)
-			t_join(w[i].thread);
-		CHECK_EQ(atomic_load(&t.done), NR_MANY);
-		CHECK_EQ(t.holds, NR_MANY);
+		join_many(&t, w);
 		t_check_all_idle(&m);
 	}
 	CHECK_EQ(dax_entry_delete(&m, t.index), 1);

@@ -93,16 +93,27 @@ static inline __attribute__((unused)) void t_usage(const char *prog)
 	exit(T_FAIL);
 }
 
-/* Parse -s SEED and -l; print the seed so a failure can be replayed. */
-static inline __attribute__((unused)) void t_init(int argc, char **argv)
+/*
+ * t_init() for a test with options of its own: getopt letters @opts
+ * (after "s:l") go to @opt(letter, optarg, @arg), which returns false on
+ * a bad value; @usage_extra is their part of the usage line. A usage
+ * error exits T_FAIL.
+ */
+static inline __attribute__((unused)) void
+t_init_opts(int argc, char **argv, const char *opts,
+	    bool (*opt)(int letter, const char *val, void *arg), void *arg,
+	    const char *usage_extra)
 {
-	int opt;
 	const char *env = getenv("UDAX_TEST_LONG");
+	char optstring[64];
+	int c;
 
+	REQUIRE(strlen(opts) < sizeof(optstring) - 4);
+	snprintf(optstring, sizeof(optstring), "s:l%s", opts);
 	t_seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 16);
 	t_long = env && *env && strcmp(env, "0") != 0;
-	while ((opt = getopt(argc, argv, "s:l")) != -1) {
-		switch (opt) {
+	while ((c = getopt(argc, argv, optstring)) != -1) {
+		switch (c) {
 		case 's':
 			t_seed = strtoull(optarg, NULL, 0);
 			break;
@@ -110,12 +121,22 @@ static inline __attribute__((unused)) void t_init(int argc, char **argv)
 			t_long = true;
 			break;
 		default:
-			t_usage(argv[0]);
+			if (c != '?' && opt && opt(c, optarg, arg))
+				break;
+			fprintf(stderr, "usage: %s [-s SEED] [-l]%s\n",
+				argv[0], usage_extra ? usage_extra : "");
+			exit(T_FAIL);
 		}
 	}
 	printf("%s: seed %" PRIu64 "%s (replay with -s %" PRIu64 ")\n",
 	       argv[0], t_seed, t_long ? ", long mode" : "", t_seed);
 	fflush(stdout);
+}
+
+/* Parse -s SEED and -l; print the seed so a failure can be replayed. */
+static inline __attribute__((unused)) void t_init(int argc, char **argv)
+{
+	t_init_opts(argc, argv, "", NULL, NULL, NULL);
 }
 
 static unsigned int t_watchdog_secs __attribute__((unused));

@@ -6,7 +6,9 @@
 # command, with hostile names), --help, --version, `--`, and each error
 # case (missing pool, corrupt, truncated or foreign file, bad size, name
 # too long or with a '/', unknown command, wrong arguments, pool in use,
-# a full pool) giving exit status 1 and one clear line on stderr. That
+# a full pool, a pool file on a read-only mount) giving exit status 1
+# and one clear line on stderr; read-only commands still read such a
+# pool (read-only, with a note), and fsck checks it. That
 # get never destroys a host file (a failed get, the pool as destination)
 # and put never loses the old copy (a full pool).
 set -u
@@ -288,6 +290,38 @@ ok fsck-repair-clean "$udax" fsck --repair "$rp"
 expect fsck-repair-clean "clean (0 problems) after 0 repairs"
 err repair-foreign "cannot repair.*not a udax pool" "$udax" fsck --repair "$dir/foreign.pool"
 
+# ---- a pool file that cannot be written: a read-only bind mount ----
+# In a mount namespace of its own (unshare -m), so nothing outside sees
+# it; where that is not allowed (not root), these checks are skipped.
+rodir=$dir/ro
+mkdir "$rodir"
+ro() { # ro CMD...: run CMD with $rodir mounted read-only
+	unshare -m sh -c 'mount --bind "$1" "$1" 2>/dev/null &&
+		mount -o remount,bind,ro "$1" 2>/dev/null || exit 99
+		shift; exec "$@"' sh "$rodir" "$@"
+}
+if ro true 2>/dev/null && ! ro touch "$rodir/probe" 2>/dev/null; then
+	rop=$rodir/p.pool
+	ok mkfs-ro-setup "$udax" mkfs "$rop" 8M
+	ok put-ro-setup "$udax" put "$rop" "$dir/old" f
+	err put-ro "read-only file system.*read it with -r" ro "$udax" put "$rop" "$dir/new" g
+	err rm-ro "cannot open pool .* to write it" ro "$udax" rm "$rop" f
+	ok ls-ro-fallback ro "$udax" ls "$rop"
+	expect ls-ro-fallback "  f$"
+	check ls-ro-note grep -q "read-only file system: opened read-only" "$dir/err"
+	ok ls-ro ro "$udax" ls -r "$rop"
+	check ls-ro-quiet [ ! -s "$dir/err" ]
+	ok get-ro ro "$udax" get -r "$rop" f "$dir/f.out"
+	ok get-ro-same cmp "$dir/old" "$dir/f.out"
+	ok fsck-ro ro "$udax" fsck "$rop"
+	expect fsck-ro "clean (0 problems)"
+	err repair-ro "cannot repair .*read-only file system" ro "$udax" fsck --repair "$rop"
+	err mkfs-ro "cannot format .*read-only file system" ro "$udax" mkfs --force "$rop"
+	ok fsck-after-ro "$udax" fsck "$rop"
+else
+	echo "tool_cli: no read-only bind mount here (unshare -m): read-only checks skipped"
+fi
+
 # ---- hostile names: --, plain escaping, JSON ----
 hp=$dir/hostile.pool
 ok mkfs-json "$udax" --json mkfs "$hp" 16M
@@ -339,6 +373,7 @@ for _ in $(seq 1 100); do [ -e "$dir/busy.pool" ] && break; sleep 0.05; done
 sleep 0.3
 err busy "in use by another process" "$udax" ls "$dir/busy.pool"
 err busy-mkfs "is in use" "$udax" mkfs --force "$dir/busy.pool"
+err busy-ro "in use by another process" "$udax" ls -r "$dir/busy.pool"
 wait $demo
 check demo-exit [ $? -eq 0 ]
 cp "$dir/demo.json" "$dir/out"

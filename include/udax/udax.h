@@ -100,9 +100,11 @@ UDAX_API int udax_pool_format(const char *path, uint64_t size, int flags,
 
 /*
  * udax_pool_open() - open an existing pool (a pool file, an fsdax file or
- * a device-DAX device). @flags: 0 or UDAX_POOL_RDONLY. Opening is
- * exclusive: a second opener, in this or another process, gets -EBUSY. A
- * committed journal transaction left by a crash is replayed; unlinked
+ * a device-DAX device). @flags: 0 or UDAX_POOL_RDONLY. Opening
+ * read-write is exclusive: a second opener, in this or another process,
+ * gets -EBUSY. Read-only openers share a pool with each other, never with
+ * a read-write one (-EBUSY both ways: a reader loads the metadata once
+ * and would not see a writer's changes). A committed journal transaction left by a crash is replayed; unlinked
  * files still open at the crash are freed.
  *
  * UDAX_POOL_RDONLY: nothing is written to the device, and a corrupt pool
@@ -115,11 +117,15 @@ UDAX_API int udax_pool_format(const char *path, uint64_t size, int flags,
  * normally. Every modifying call returns -EROFS (udax_open() with
  * O_WRONLY, O_RDWR, O_CREAT or O_TRUNC, udax_unlink(), udax_pwrite(),
  * udax_ftruncate(), udax_fallocate()); a shared writable mapping is
- * refused with -EACCES as for any read-only handle. The pool file itself
- * is still opened read-write (for the lock and the mapping).
+ * refused with -EACCES as for any read-only handle. The pool file is
+ * opened O_RDONLY and mapped read-only, so a file the caller may not
+ * write (its mode, an immutable file, a read-only mount) opens, and a
+ * stray store through the library's mapping of it faults.
  * Errors: -ENOENT, -EBUSY, -EINVAL (not a udax pool, unknown version, bad
  * @flags), -EUCLEAN (corrupt: run `udax fsck`; with UDAX_POOL_RDONLY: no
- * sound superblock), -ENOMEM.
+ * sound superblock), -EACCES, -EPERM or -EROFS (read-write, a file the
+ * caller may not write: open(2)'s error; UDAX_POOL_RDONLY opens it),
+ * -ENOMEM.
  */
 UDAX_API int udax_pool_open(const char *path, int flags,
 			    struct udax_pool **poolp);
@@ -131,9 +137,12 @@ UDAX_API int udax_pool_open(const char *path, int flags,
 UDAX_API int udax_pool_close(struct udax_pool *pool);
 
 /*
- * udax_pool_fsck() - check the pool at @path (not open anywhere) and call
- * @report once per problem found. Returns 0 if clean, -EUCLEAN if
- * problems were found, -EINVAL for something that is not a udax pool.
+ * udax_pool_fsck() - check the pool at @path and call @report once per
+ * problem found. It writes nothing and opens the pool read-only, so it
+ * runs beside UDAX_POOL_RDONLY openers and on a file the caller may not
+ * write, but not while the pool is open read-write (-EBUSY). Returns 0
+ * if clean, -EUCLEAN if problems were found, -EINVAL for something that
+ * is not a udax pool.
  */
 UDAX_API int udax_pool_fsck(const char *path,
 			    void (*report)(void *ctx, const char *problem),
@@ -155,7 +164,9 @@ UDAX_API int udax_pool_fsck(const char *path,
  * Return: 0 when the pool is now consistent (udax_pool_fsck() is clean
  * and it opens read-write; also when there was nothing to repair),
  * -EINVAL (not a udax pool), -EUCLEAN (damage repair cannot undo, such
- * as both superblocks bad: reported), -EBUSY (in use), -ENOMEM.
+ * as both superblocks bad: reported), -EBUSY (in use, read-only openers
+ * too), -EACCES, -EPERM or -EROFS (the caller may not write the file),
+ * -ENOMEM.
  */
 UDAX_API int udax_pool_repair(const char *path,
 			      void (*report)(void *ctx, const char *action),

@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -294,7 +295,9 @@ int udax_pool_open(const char *path, int flags, struct udax_pool **poolp)
 
 	if (!path || !*path || !poolp || (flags & ~UDAX_POOL_RDONLY))
 		return -EINVAL;
-	err = dax_dev_open(path, &dev);
+	/* Read-only on the host too: O_RDONLY, mapped PROT_READ, shared lock. */
+	err = (flags & UDAX_POOL_RDONLY) ? dax_dev_open_rdonly(path, &dev)
+					 : dax_dev_open(path, &dev);
 	if (err)
 		return err;
 	err = pool_alloc(dev, flags, poolp);
@@ -328,54 +331,57 @@ static void report_nothing(void *ctx, const char *problem)
 	(void)problem;
 }
 
-int udax_pool_fsck(const char *path,
-		   void (*report)(void *ctx, const char *problem), void *ctx)
+/*
+ * Open the device at @path (read-only for @rdonly) and run @action
+ * (fsck or repair) on it with the caller's @report (NULL: nothing
+ * reported). A device the library refuses as too small or unmappable
+ * (-EINVAL) is reported as "@refused: ...": every rejected image gets a
+ * reason (the pool fuzzer's empty input got none).
+ */
+static int pool_offline(const char *path, bool rdonly,
+			int (*action)(struct dax_dev *dev,
+				      dax_fsck_report_fn report, void *ctx),
+			const char *refused, dax_fsck_report_fn report,
+			void *ctx)
 {
-	DAX_API_ENTER();
 	struct dax_dev *dev;
+	char line[160];
 	int err;
 
 	if (!path || !*path)
 		return -EINVAL;
 	if (!report)
 		report = report_nothing;
-	err = dax_dev_open(path, &dev);
+	err = rdonly ? dax_dev_open_rdonly(path, &dev)
+		     : dax_dev_open(path, &dev);
 	if (err == -EINVAL) {
-		/*
-		 * The device layer refuses a file without one whole block
-		 * (or one libpmem2 cannot map): say so, every rejected image
-		 * gets a reason (the pool fuzzer's empty input got none).
-		 */
-		report(ctx, "device: not even one 4 KiB block, or it cannot be "
-			    "mapped: not a udax pool");
+		snprintf(line, sizeof(line),
+			 "%s: not even one 4 KiB block, or it cannot be "
+			 "mapped: not a udax pool",
+			 refused);
+		report(ctx, line);
 	}
 	if (err)
 		return err;
-	err = dax_fs_fsck(dev, report, ctx);
+	err = action(dev, report, ctx);
 	dax_dev_close(&dev);
 	return err;
+}
+
+/* fsck only reads: the pool opens read-only, beside read-only openers. */
+int udax_pool_fsck(const char *path,
+		   void (*report)(void *ctx, const char *problem), void *ctx)
+{
+	DAX_API_ENTER();
+	return pool_offline(path, true, dax_fs_fsck, "device", report, ctx);
 }
 
 int udax_pool_repair(const char *path,
 		     void (*report)(void *ctx, const char *action), void *ctx)
 {
 	DAX_API_ENTER();
-	struct dax_dev *dev;
-	int err;
-
-	if (!path || !*path)
-		return -EINVAL;
-	if (!report)
-		report = report_nothing;
-	err = dax_dev_open(path, &dev);
-	if (err == -EINVAL)
-		report(ctx, "cannot repair: not even one 4 KiB block, or it "
-			    "cannot be mapped: not a udax pool");
-	if (err)
-		return err;
-	err = dax_fs_repair(dev, report, ctx);
-	dax_dev_close(&dev);
-	return err;
+	return pool_offline(path, false, dax_fs_repair, "cannot repair",
+			    report, ctx);
 }
 
 /* ---- files ---- */

@@ -43,6 +43,11 @@ static int pmem2_errno(int ret)
 	return -EINVAL;
 }
 
+/*
+ * Map all of @dev shared, read-write, or read-only for a read-only
+ * device (a store through the mapping then faults: the backstop behind
+ * every -EROFS check above).
+ */
 static int dev_map(struct dax_dev *dev)
 {
 	struct pmem2_config *cfg = NULL;
@@ -59,6 +64,8 @@ static int dev_map(struct dax_dev *dev)
 		cfg, PMEM2_GRANULARITY_PAGE);
 	if (!ret)
 		ret = pmem2_config_set_length(cfg, dev->size);
+	if (!ret && dev->rdonly)
+		ret = pmem2_config_set_protection(cfg, PMEM2_PROT_READ);
 	if (!ret)
 		ret = pmem2_map_new(&dev->map, cfg, dev->src);
 	pmem2_config_delete(&cfg);
@@ -204,11 +211,25 @@ static void dev_free(struct dax_dev *dev)
 }
 
 /*
- * Open @path, lock it exclusively, find its size; map it. @created: the
- * file was just created (all zeros). In test builds, start recording if
- * UDAX_DEV_RECORD asks for it.
+ * Lock @fd as an opener of its pool: exclusively to write, shared to
+ * only read (@rdonly), never waiting.
+ * Return: 0, -EBUSY (a conflicting opener holds it), or -errno.
  */
-static int dev_setup(int fd, uint64_t size, bool created,
+static int dev_lock(int fd, bool rdonly)
+{
+	if (!flock(fd, (rdonly ? LOCK_SH : LOCK_EX) | LOCK_NB))
+		return 0;
+	return errno == EWOULDBLOCK ? -EBUSY : -errno;
+}
+
+/*
+ * Take @fd (opened O_RDONLY if @rdonly, else O_RDWR), lock it, find its
+ * size; map it. @created: the file was just created (all zeros). In test
+ * builds, start recording if UDAX_DEV_RECORD asks for it (never on a
+ * read-only device: it flushes nothing, and the log may be another
+ * opener's).
+ */
+static int dev_setup(int fd, uint64_t size, bool created, bool rdonly,
 		     struct dax_dev **devp)
 {
 	struct dax_dev *dev;
@@ -221,10 +242,11 @@ static int dev_setup(int fd, uint64_t size, bool created,
 		return -ENOMEM;
 	}
 	dev->fd = fd;
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	dev->rdonly = rdonly;
+	dev->fresh = created;
+	err = dev_lock(fd, rdonly);
+	if (err)
 		goto fail;
-	}
 	if (fstat(fd, &st)) {
 		err = -errno;
 		goto fail;
@@ -269,7 +291,7 @@ static int dev_setup(int fd, uint64_t size, bool created,
 	{
 		const char *rec = getenv(DAX_DEV_REC_ENV);
 
-		if (rec && *rec) {
+		if (rec && *rec && !rdonly) {
 			err = dax_dev_record_start(dev, rec, created);
 			if (err)
 				goto fail;
@@ -305,26 +327,48 @@ int dax_dev_create(const char *path, uint64_t size, struct dax_dev **devp)
 		unlink(path);
 		return err;
 	}
-	err = dev_setup(fd, size, true, devp);
+	err = dev_setup(fd, size, true, false, devp);
 	if (err)
 		unlink(path);
 	return err;
 }
 
-/*
- * dax_dev_open() - open and map an existing pool file or DAX device.
- * Return: 0, -EBUSY if another opener holds it, or -errno.
- */
-int dax_dev_open(const char *path, struct dax_dev **devp)
+static int dev_open(const char *path, bool rdonly, struct dax_dev **devp)
 {
 	int fd;
 
 	if (!path || !devp)
 		return -EINVAL;
-	fd = open(path, O_RDWR | O_CLOEXEC);
+	fd = open(path, (rdonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	return dev_setup(fd, 0, false, devp);
+	return dev_setup(fd, 0, false, rdonly, devp);
+}
+
+/*
+ * dax_dev_open() - open and map an existing pool file or DAX device to
+ * read and write it.
+ * Return: 0, -EBUSY if another opener holds it (to write or only to
+ * read), or what open(2) says: -EACCES, -EPERM (an immutable file),
+ * -EROFS (a read-only mount)...; or -errno.
+ */
+int dax_dev_open(const char *path, struct dax_dev **devp)
+{
+	return dev_open(path, false, devp);
+}
+
+/*
+ * dax_dev_open_rdonly() - open an existing pool file or DAX device
+ * O_RDONLY and map it read-only, with a shared lock: other read-only
+ * openers may hold it too, a read-write one may not. Nothing can write
+ * it through this @dev: dax_dev_punch() is -EROFS, and a store through
+ * the mapping (or a writable shared mapping of dev->fd) faults.
+ * Return: 0, -EBUSY if it is open to write, or -errno (what open(2) or
+ * libpmem2 say).
+ */
+int dax_dev_open_rdonly(const char *path, struct dax_dev **devp)
+{
+	return dev_open(path, true, devp);
 }
 
 /*
@@ -361,7 +405,7 @@ static int format_regular(int fd, uint64_t have, uint64_t want,
 	int keep, err;
 
 	if (have >= want)
-		return dev_setup(fd, want, false, devp);
+		return dev_setup(fd, want, false, false, devp);
 	/* Grown sparse; shrunk back if mapping fails (dev_setup closes fd). */
 	keep = fcntl(fd, F_DUPFD_CLOEXEC, 0);
 	if (keep < 0) {
@@ -375,7 +419,7 @@ static int format_regular(int fd, uint64_t have, uint64_t want,
 		close(keep);
 		return err;
 	}
-	err = dev_setup(fd, want, false, devp);
+	err = dev_setup(fd, want, false, false, devp);
 	if (err && ftruncate(keep, (off_t)have))
 		fprintf(stderr, "udax dev: could not shrink the file back to "
 				"%llu bytes: %s\n",
@@ -428,10 +472,9 @@ int dax_dev_open_format(const char *path, uint64_t size, uint64_t min,
 		err = -ENODEV;
 		goto fail;
 	}
-	if (flock(fd, LOCK_EX | LOCK_NB)) {
-		err = errno == EWOULDBLOCK ? -EBUSY : -errno;
+	err = dev_lock(fd, false);
+	if (err)
 		goto fail;
-	}
 	if (S_ISREG(st.st_mode)) {
 		uint64_t have = (uint64_t)st.st_size;
 		uint64_t want = (size ? size : have) & ~(DAX_BLOCK_SIZE - 1);
@@ -446,7 +489,7 @@ int dax_dev_open_format(const char *path, uint64_t size, uint64_t min,
 		return format_regular(fd, have, want, devp); /* owns fd */
 	}
 	/* A character device: libpmem2 maps it only if it is device-DAX. */
-	err = dev_setup(fd, 0, false, &dev); /* owns fd */
+	err = dev_setup(fd, 0, false, false, &dev); /* owns fd */
 	if (err)
 		return err;
 	if (dev->size < min || dev->size < size) {
@@ -524,8 +567,8 @@ void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len)
  * mapping, and cannot be handed out meanwhile; the caller serialises
  * punches (the counters are not atomic).
  * Return: 0; -EOPNOTSUPP (device-DAX, or the file system cannot punch:
- * never tried again); another -errno from fallocate(2) (counted in
- * dev->punch_failed).
+ * never tried again); -EROFS (a read-only device); another -errno from
+ * fallocate(2) (counted in dev->punch_failed).
  */
 int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr)
 {
@@ -533,6 +576,8 @@ int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr)
 	off_t len = (off_t)(nr << DAX_BLOCK_SHIFT);
 	int err = 0, tries = 0;
 
+	if (dev->rdonly)
+		return -EROFS;
 	if (!dax_dev_can_punch(dev))
 		return -EOPNOTSUPP;
 	if (!nr || block > dev->nr_blocks || nr > dev->nr_blocks - block)
@@ -562,6 +607,94 @@ int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr)
 	if (dev->record)
 		dev->record(dev->record_ctx, (uint64_t)off, (uint64_t)len);
 	return 0;
+}
+
+static bool block_is_zero(const char *p)
+{
+	const uint64_t *w = (const uint64_t *)p;
+
+	for (size_t i = 0; i < DAX_BLOCK_SIZE / sizeof(*w); i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+/*
+ * dax_dev_zero() - make blocks [@block, @block + @nr) read as zeros, at
+ * no host space where the device allows: on a fresh device (dev->fresh)
+ * they already are; blocks of a regular file are punched out
+ * (FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE; the recorder hook sees the
+ * range); elsewhere (device-DAX, a file system that cannot punch, a
+ * failed punch, recording mode, whose log must hold the zeros) the blocks
+ * that are not zero are stored to and the whole range is flushed (a block
+ * that reads as zero may have its zeros still in a cache).
+ * Durability: stores are flushed, not drained; a punch is durable only
+ * after dax_dev_sync_zeroed(), and *@synced is set false when one needs
+ * it (the caller sets it true first).
+ * Context: nothing else uses the range; the caller serialises zeroing and
+ * punching (punch_off, punch_inject).
+ * Return: 0; -EROFS (a read-only device); -EINVAL (out of range).
+ */
+int dax_dev_zero(struct dax_dev *dev, uint64_t block, uint64_t nr,
+		 bool *synced)
+{
+	off_t off = (off_t)(block << DAX_BLOCK_SHIFT);
+	off_t len = (off_t)(nr << DAX_BLOCK_SHIFT);
+	int tries = 0, ret;
+
+	if (dev->rdonly)
+		return -EROFS;
+	if (block > dev->nr_blocks || nr > dev->nr_blocks - block)
+		return -EINVAL;
+	if (!nr || dev->fresh)
+		return 0;
+	if (dax_dev_can_punch(dev) && !dev->log) {
+		do {
+#ifdef UDAX_HOOKS
+			if (dev->punch_inject) {
+				ret = -1;
+				errno = dev->punch_inject;
+				break;
+			}
+#endif
+			ret = fallocate(dev->fd, FALLOC_FL_PUNCH_HOLE |
+							 FALLOC_FL_KEEP_SIZE,
+					off, len);
+		} while (ret && errno == EINTR && ++tries < 3);
+		if (!ret) {
+			*synced = false;
+			if (dev->record)
+				dev->record(dev->record_ctx, (uint64_t)off,
+					    (uint64_t)len);
+			return 0;
+		}
+		if (errno == EOPNOTSUPP || errno == ENOSYS)
+			dev->punch_off = true;
+		/* Any other failure: the stores below do it as well. */
+	}
+	for (uint64_t b = block; b < block + nr; b++) {
+		char *p = dax_dev_block(dev, b);
+
+		if (!block_is_zero(p))
+			memset(p, 0, DAX_BLOCK_SIZE);
+	}
+	dax_dev_flush(dev, dax_dev_block(dev, block), (size_t)len);
+	return 0;
+}
+
+/*
+ * dax_dev_sync_zeroed() - make the punches of dax_dev_zero() durable
+ * (fsync(2): a hole is file system metadata, which no flush of the
+ * mapping writes).
+ * Context: after the dax_dev_zero() calls it covers.
+ * Return: 0, -EROFS (a read-only device), or -errno from fsync(2) (-EIO:
+ * the zeros may not be durable).
+ */
+int dax_dev_sync_zeroed(struct dax_dev *dev)
+{
+	if (dev->rdonly)
+		return -EROFS;
+	return fsync(dev->fd) ? -errno : 0;
 }
 
 /*

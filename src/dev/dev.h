@@ -6,9 +6,15 @@
  * functions libpmem2 picks for the store granularity it detects (cache
  * line flushes on real persistent memory, msync on page-cache files).
  *
- * @dev is a struct dax_dev. Opening is exclusive (flock): a second opener,
- * in this process or another, gets -EBUSY, so a pool never has two
- * writers.
+ * @dev is a struct dax_dev. Opening to write is exclusive (flock
+ * LOCK_EX): a second opener, in this process or another, gets -EBUSY, so
+ * a pool never has two writers. Opening read-only (dax_dev_open_rdonly:
+ * the file is opened O_RDONLY and mapped PROT_READ, so it works on a
+ * file the caller may not write or on a read-only mount) takes the lock
+ * shared (LOCK_SH): read-only openers coexist, and a writer and a reader
+ * exclude each other both ways (-EBUSY), because a reader loads the
+ * metadata once at mount and would not see a writer's changes (nor a
+ * writer's replay, orphan cleanup and punches under its feet).
  *
  * Space back to the host: dax_dev_punch() punches blocks nobody uses out
  * of a regular pool file (FALLOC_FL_PUNCH_HOLE), so a sparse pool file
@@ -18,6 +24,13 @@
  * out) and a failed one loses nothing: the blocks stay allocated on the
  * host, counted in dev->punch_failed. A file system that cannot punch
  * (EOPNOTSUPP) is asked once.
+ *
+ * Zeroing at no host space (mkfs's journal, inode table and bitmap):
+ * dax_dev_zero() does nothing on a device just created (dev->fresh: a
+ * sparse file reads as zeros), punches a regular file, and stores zeros
+ * elsewhere (device-DAX, no punching); unlike dax_dev_punch() its punches
+ * are meant to last: dax_dev_sync_zeroed() (fsync) makes them durable
+ * before anything that relies on the zeros is written.
  *
  * A recorder can be attached to see every range made durable, in order
  * (the crash simulator rebuilds images from it): either the dev->record
@@ -106,6 +119,8 @@ struct dax_dev {
 	uint64_t nr_blocks;
 	bool devdax;	    /* a /dev/daxX.Y character device */
 	bool regular;	    /* a regular file: freed blocks are punched */
+	bool rdonly;	    /* opened O_RDONLY, mapped read-only */
+	bool fresh;	    /* just created: reads as zeros (until mkfs) */
 	bool punch_off;	    /* its file system cannot punch holes */
 	int punch_inject;   /* tests (UDAX_HOOKS): punches fail with it */
 	uint64_t punched;   /* blocks punched out (dax_dev_punch) */
@@ -123,6 +138,7 @@ struct dax_dev {
 
 int dax_dev_create(const char *path, uint64_t size, struct dax_dev **devp);
 int dax_dev_open(const char *path, struct dax_dev **devp);
+int dax_dev_open_rdonly(const char *path, struct dax_dev **devp);
 int dax_dev_open_format(const char *path, uint64_t size, uint64_t min,
 			bool force, struct dax_dev **devp);
 void dax_dev_close(struct dax_dev **devp);
@@ -140,13 +156,16 @@ static inline void *dax_dev_block(struct dax_dev *dev, uint64_t block)
 
 void dax_dev_persist(struct dax_dev *dev, const void *addr, size_t len);
 int dax_dev_punch(struct dax_dev *dev, uint64_t block, uint64_t nr);
+int dax_dev_zero(struct dax_dev *dev, uint64_t block, uint64_t nr,
+		 bool *synced);
+int dax_dev_sync_zeroed(struct dax_dev *dev);
 int dax_dev_next_data(struct dax_dev *dev, uint64_t from, uint64_t *start,
 		      uint64_t *end);
 
 /* Does dax_dev_punch() give space back on @dev (a regular file)? */
 static inline bool dax_dev_can_punch(const struct dax_dev *dev)
 {
-	return dev->regular && !dev->punch_off;
+	return dev->regular && !dev->punch_off && !dev->rdonly;
 }
 void dax_dev_flush(struct dax_dev *dev, const void *addr, size_t len);
 void dax_dev_drain(struct dax_dev *dev);

@@ -295,19 +295,27 @@ void fs_free(struct dax_fs *fs)
  * block with @nr_inodes inodes (0: one per 16 blocks, at least 64 and at
  * most 65536); the last block holds the backup superblock. The old
  * superblock and its backup are invalidated first, the new ones written
- * last (the backup before the primary).
+ * last (the backup before the primary), once everything else is durable.
+ * The journal, the inode table and the bitmap are zeroed at no host
+ * space on a pool file (dax_dev_zero: a new file is left as it is, an
+ * old one punched and then fsynced before the superblocks go out).
  * Context: @dev not mounted.
  * Return: 0; -EINVAL (bad arguments, or a device too small for the
- * metadata plus DAX_FS_MIN_DATA_BLOCKS data blocks).
+ * metadata plus DAX_FS_MIN_DATA_BLOCKS data blocks); -EROFS (a read-only
+ * device); -errno from fsync(2) (no superblock written: no pool).
  */
 int dax_fs_mkfs(struct dax_dev *dev, uint64_t nr_inodes)
 {
 	struct dax_fs_super sb;
+	bool synced = true;
 	uint64_t *bm;
 	char *p;
+	int err;
 
 	if (!dev)
 		return -EINVAL;
+	if (dev->rdonly)
+		return -EROFS;
 	if (!nr_inodes) {
 		nr_inodes = dev->nr_blocks / 16;
 		nr_inodes = nr_inodes < 64 ? 64 : nr_inodes;
@@ -330,19 +338,29 @@ int dax_fs_mkfs(struct dax_dev *dev, uint64_t nr_inodes)
 	memset(p, 0, DAX_BLOCK_SIZE);
 	dax_dev_persist(dev, p, DAX_BLOCK_SIZE);
 
-	/* The commit block, the inode table and the bitmap are zeroed. */
-	p = dax_dev_block(dev, sb.journal_start);
-	memset(p, 0, DAX_BLOCK_SIZE);
-	dax_dev_flush(dev, p, DAX_BLOCK_SIZE);
-	p = dax_dev_block(dev, sb.itable_start);
-	memset(p, 0, (sb.itable_blocks + sb.bitmap_blocks) << DAX_BLOCK_SHIFT);
-	/* The metadata blocks are in use. */
+	/*
+	 * The journal (its commit block above all), the inode table (8 MiB
+	 * per GiB of pool) and the bitmap, back to back, are zeroed at no
+	 * host space where the device allows (dax_dev_zero: nothing on a
+	 * new file, a punch on an old one, stores on device-DAX).
+	 */
+	err = dax_dev_zero(dev, sb.journal_start,
+			   sb.data_start - sb.journal_start, &synced);
+	if (err)
+		return err;
+	/* The metadata blocks are in use: the bitmap's first words. */
 	bm = dax_dev_block(dev, sb.bitmap_start);
 	for (uint64_t b = 0; b < sb.data_start; b++)
 		bm[b >> 6] |= 1ULL << (b & 63);
-	dax_dev_flush(dev, p,
-		      (sb.itable_blocks + sb.bitmap_blocks) << DAX_BLOCK_SHIFT);
+	dax_dev_flush(dev, bm, div_up(sb.data_start, 64) * sizeof(*bm));
 	dax_dev_drain(dev);
+	/* Punched zeros must be durable before a superblock points at them. */
+	if (!synced) {
+		err = dax_dev_sync_zeroed(dev);
+		if (err)
+			return err;
+	}
+	dev->fresh = false;
 
 	memcpy(dax_dev_block(dev, sb.nr_blocks), &sb, sizeof(sb));
 	dax_dev_persist(dev, dax_dev_block(dev, sb.nr_blocks), sizeof(sb));

@@ -21,6 +21,8 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -239,86 +241,99 @@ static void map(struct demo *d, uint64_t **p, size_t len, int flags,
  * write, so reads + writes = PTE + PMD + the 2 MiB attempts that mapped
  * the huge zero page or failed there (computed). mkwrite (a store to a clean page already mapped
  * read-only) is no fault of either size and is counted apart.
+ *
+ * One table serves the text rows and the JSON members: a row's key (in
+ * the "faults" object when @fault), its label and note in the text
+ * table, where its value is in struct udax_stats.
  */
-struct fault_rows {
-	uint64_t pmd_failed;
+#define STAT_PMD_FAILED SIZE_MAX /* computed: see above */
+
+static const struct stat_row {
+	const char *key;
+	const char *label;
+	const char *why;
+	size_t off; /* of the counter in struct udax_stats */
+	bool fault;
+} stat_rows[] = {
+#define ST(f) offsetof(struct udax_stats, f)
+    {"pte", "4 KiB faults (PTE)", "", ST(faults_pte), true},
+    {"pte_after_pmd_fallback", "  of them after a 2 MiB try fell back",
+     "(PMD fallback)", ST(faults_fallback), true},
+    {"pmd", "2 MiB faults that mapped 2 MiB (PMD)", "", ST(faults_pmd), true},
+    {"pmd_zero_or_failed", "2 MiB faults: the zero page, or failed",
+     "(reads + writes - PTE - PMD)", STAT_PMD_FAILED, true},
+    {"read", "reads", "", ST(faults_read), true},
+    {"write", "writes", "(reads + writes: the 3 above)", ST(faults_write),
+     true},
+    {"hole", "faults that mapped the zero page (hole)", "", ST(faults_hole),
+     true},
+    {"cow", "faults that copied a private page (COW)", "", ST(faults_cow),
+     true},
+    {"major", "faults that allocated blocks (major)", "", ST(faults_major),
+     true},
+    {"hole_fills", "zero pages replaced by a block (hole fill)", "",
+     ST(hole_fills), true},
+    {"mkwrite", "clean pages made writable (mkwrite)",
+     "(no fault: counted apart)", ST(faults_mkwrite), true},
+    {"sigbus", "SIGBUS raised by the engine", "", ST(sigbus), true},
+    {"writeback_pages", "pages written back (msync, fsync)", "",
+     ST(writeback_pages), false},
+    {"lock_waits", "entry lock waits", "", ST(lock_waits), false},
+    {"lock_wakeups", "  wake-ups", "", ST(lock_wakeups), false},
+    {"pmd_conflicts", "2 MiB grabs refused: 4 KiB entries there",
+     "(PMD conflicts)", ST(pmd_conflicts), false},
+    {"pmd_downgrades", "2 MiB zero entries split for 4 KiB faults",
+     "(PMD downgrades)", ST(pmd_downgrades), false},
+    {"map_calls", "mmap/mprotect calls", "", ST(map_calls), false},
+    {"journal_commits", "journal commits", "", ST(journal_commits), false},
+#undef ST
 };
 
-static void fault_rows(const struct udax_stats *st, struct fault_rows *r)
+static uint64_t stat_value(const struct udax_stats *st,
+			   const struct stat_row *r)
 {
-	uint64_t rw = st->faults_read + st->faults_write;
-	uint64_t served = st->faults_pte + st->faults_pmd;
+	uint64_t rw, served;
 
-	r->pmd_failed = rw > served ? rw - served : 0;
-}
-
-static void row(const char *name, uint64_t v, const char *why)
-{
-	fprintf(cli.out, "  %-44s %10llu%s%s\n", name, (unsigned long long)v,
-		*why ? "  " : "", why);
+	if (r->off != STAT_PMD_FAILED)
+		return *(const uint64_t *)((const char *)st + r->off);
+	rw = st->faults_read + st->faults_write;
+	served = st->faults_pte + st->faults_pmd;
+	return rw > served ? rw - served : 0;
 }
 
 static void print_fault_table(const struct udax_stats *st, double seconds)
 {
-	struct fault_rows r;
-
-	fault_rows(st, &r);
 	fprintf(cli.out, "  %-44s %10s\n", "what", "count");
 	fprintf(cli.out, "  %-44s %10s\n",
 		"--------------------------------------------", "----------");
-	row("4 KiB faults (PTE)", st->faults_pte, "");
-	row("  of them after a 2 MiB try fell back", st->faults_fallback,
-	    "(PMD fallback)");
-	row("2 MiB faults that mapped 2 MiB (PMD)", st->faults_pmd, "");
-	row("2 MiB faults: the zero page, or failed", r.pmd_failed,
-	    "(reads + writes - PTE - PMD)");
-	row("reads", st->faults_read, "");
-	row("writes", st->faults_write, "(reads + writes: the 3 above)");
-	row("faults that mapped the zero page (hole)", st->faults_hole, "");
-	row("faults that copied a private page (COW)", st->faults_cow, "");
-	row("faults that allocated blocks (major)", st->faults_major, "");
-	row("zero pages replaced by a block (hole fill)", st->hole_fills, "");
-	row("clean pages made writable (mkwrite)", st->faults_mkwrite,
-	    "(no fault: counted apart)");
-	row("SIGBUS raised by the engine", st->sigbus, "");
-	row("pages written back (msync, fsync)", st->writeback_pages, "");
-	row("entry lock waits", st->lock_waits, "");
-	row("  wake-ups", st->lock_wakeups, "");
-	row("2 MiB grabs refused: 4 KiB entries there", st->pmd_conflicts,
-	    "(PMD conflicts)");
-	row("2 MiB zero entries split for 4 KiB faults", st->pmd_downgrades,
-	    "(PMD downgrades)");
-	row("mmap/mprotect calls", st->map_calls, "");
-	row("journal commits", st->journal_commits, "");
+	for (size_t i = 0; i < sizeof(stat_rows) / sizeof(stat_rows[0]); i++) {
+		const struct stat_row *r = &stat_rows[i];
+
+		fprintf(cli.out, "  %-44s %10llu%s%s\n", r->label,
+			(unsigned long long)stat_value(st, r),
+			*r->why ? "  " : "", r->why);
+	}
 	fprintf(cli.out, "  %-44s %10.2f\n", "time (s)", seconds);
 }
 
 static void json_fault_stats(const struct udax_stats *st)
 {
-	struct fault_rows r;
+	bool in_faults = false;
 
-	fault_rows(st, &r);
-	json_obj("faults");
-	json_u64("pte", st->faults_pte);
-	json_u64("pte_after_pmd_fallback", st->faults_fallback);
-	json_u64("pmd", st->faults_pmd);
-	json_u64("pmd_zero_or_failed", r.pmd_failed);
-	json_u64("read", st->faults_read);
-	json_u64("write", st->faults_write);
-	json_u64("hole", st->faults_hole);
-	json_u64("cow", st->faults_cow);
-	json_u64("major", st->faults_major);
-	json_u64("hole_fills", st->hole_fills);
-	json_u64("mkwrite", st->faults_mkwrite);
-	json_u64("sigbus", st->sigbus);
-	json_obj_end();
-	json_u64("writeback_pages", st->writeback_pages);
-	json_u64("lock_waits", st->lock_waits);
-	json_u64("lock_wakeups", st->lock_wakeups);
-	json_u64("pmd_conflicts", st->pmd_conflicts);
-	json_u64("pmd_downgrades", st->pmd_downgrades);
-	json_u64("map_calls", st->map_calls);
-	json_u64("journal_commits", st->journal_commits);
+	for (size_t i = 0; i < sizeof(stat_rows) / sizeof(stat_rows[0]); i++) {
+		const struct stat_row *r = &stat_rows[i];
+
+		if (r->fault != in_faults) {
+			if (r->fault)
+				json_obj("faults");
+			else
+				json_obj_end();
+			in_faults = r->fault;
+		}
+		json_u64(r->key, stat_value(st, r));
+	}
+	if (in_faults)
+		json_obj_end();
 	json_u64("pool_free_blocks", st->pool_free_blocks);
 }
 

@@ -50,6 +50,12 @@ static void first_problem(void *ctx, const char *problem)
 		snprintf(why, 256, "%s", problem);
 }
 
+/* Did a read-write open fail because the pool file cannot be written? */
+static bool cannot_write(int err)
+{
+	return err == -EROFS || err == -EACCES || err == -EPERM;
+}
+
 /*
  * Why @path did not open as a pool (-EINVAL from the library means
  * "not a pool" for anything from an empty file to a foreign one): look at
@@ -88,6 +94,10 @@ static void __attribute__((noreturn)) die_pool(const char *path, int err)
 	if (*why)
 		die("cannot open pool '%s': not a udax pool (%s)", shown(path),
 		    shown(why));
+	if (cannot_write(err))
+		die("cannot open pool '%s' to write it: %s (ls, stat, get, cat "
+		    "and stats read it with -r)",
+		    shown(path), pool_error(err));
 	die("cannot open pool '%s': %s", shown(path), pool_error(err));
 }
 
@@ -106,7 +116,9 @@ static bool pool_rdonly; /* the pool was opened with UDAX_POOL_RDONLY */
 /*
  * For the commands that only read (ls, stat, get, cat, stats): read-only
  * with -r, and read-only anyway when the pool turns out corrupt, so that
- * the intact files can be copied out before a repair.
+ * the intact files can be copied out before a repair, or when the pool
+ * file cannot be written (a read-only mount, its mode, an immutable
+ * file).
  */
 struct udax_pool *open_pool_read(const char *path)
 {
@@ -122,6 +134,13 @@ struct udax_pool *open_pool_read(const char *path)
 			note("the pool is corrupt: opened read-only (intact "
 			     "files read normally; udax fsck --repair "
 			     "repairs it)");
+	} else if (cannot_write(err) && !cli.read_only) {
+		int why = err;
+
+		err = udax_pool_open(path, UDAX_POOL_RDONLY, &pool);
+		pool_rdonly = true;
+		if (!err)
+			note("%s: opened read-only", pool_error(why));
 	}
 	if (err)
 		die_pool(path, err);
@@ -235,6 +254,10 @@ static void __attribute__((noreturn)) die_format(const char *path, int err)
 		die("'%s' is neither a regular file nor a device-DAX device", p);
 	case EISDIR:
 		die("'%s' is a directory", p);
+	case EROFS:
+	case EACCES:
+	case EPERM:
+		die("cannot format '%s': %s", p, pool_error(err));
 	default:
 		die_err(err, "cannot format '%s'", p);
 	}

@@ -84,6 +84,12 @@ const char *pool_error(int err)
 		       "read it as it is)";
 	case EBUSY:
 		return "the pool is in use by another process";
+	case EROFS:
+		return "the pool file is on a read-only file system";
+	case EACCES:
+		return "no permission to write the pool file";
+	case EPERM:
+		return "the pool file may not be written (immutable?)";
 	case ENOENT:
 		return "no such file";
 	default:

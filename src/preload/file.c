@@ -429,16 +429,8 @@ PL_EXPORT int fcntl(int fd, int cmd, ...)
 	return do_fcntl(fd, cmd, arg);
 }
 
-PL_EXPORT int fcntl64(int fd, int cmd, ...)
-{
-	va_list ap;
-	void *arg;
-
-	va_start(ap, cmd);
-	arg = va_arg(ap, void *);
-	va_end(ap);
-	return do_fcntl(fd, cmd, arg);
-}
+/* The same function on LP64 (off_t is 64-bit, struct flock is flock64). */
+PL_EXPORT int fcntl64(int fd, int cmd, ...) __attribute__((alias("fcntl")));
 
 PL_EXPORT int ioctl(int fd, unsigned long req, ...)
 {

@@ -28,43 +28,7 @@
 #include <sys/xattr.h>
 #include <unistd.h>
 
-#include "test_util.h"
-
-static char mnt[256], host[256];
-
-static const char *P(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", mnt, name);
-	return buf[i];
-}
-
-static const char *H(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", host, name);
-	return buf[i];
-}
-
-#define ERRNO(call, e)                                                         \
-	do {                                                                   \
-		errno = 0;                                                     \
-		long _r = (long)(call);                                        \
-		if (_r != -1 || errno != (e)) {                                \
-			fprintf(stderr,                                        \
-				"%s:%d: %s: want -1 errno %d (%s), got %ld "   \
-				"errno %d (%s)\n",                             \
-				__FILE__, __LINE__, #call, e, strerror(e), _r, \
-				errno, strerror(errno));                       \
-			t_failures++;                                          \
-		}                                                              \
-	} while (0)
+#include "preload_util.h"
 
 static void test_open_errors(void)
 {

@@ -33,49 +33,13 @@
 #include <unistd.h>
 #include <utime.h>
 
-#include "test_util.h"
+#include "preload_util.h"
 
 /* glibc's fortify entries: what open() becomes with _FORTIFY_SOURCE */
 int __open_2(const char *path, int flags);
 int __open64_2(const char *path, int flags);
 int __openat_2(int dirfd, const char *path, int flags);
 int __openat64_2(int dirfd, const char *path, int flags);
-
-static char mnt[256], host[256];
-
-static const char *P(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", mnt, name);
-	return buf[i];
-}
-
-static const char *H(const char *name)
-{
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", host, name);
-	return buf[i];
-}
-
-#define ERRNO(call, e)                                                         \
-	do {                                                                   \
-		errno = 0;                                                     \
-		long _r = (long)(call);                                        \
-		if (_r != -1 || errno != (e)) {                                \
-			fprintf(stderr,                                        \
-				"%s:%d: %s: want -1 errno %d (%s), got %ld "   \
-				"errno %d (%s)\n",                             \
-				__FILE__, __LINE__, #call, e, strerror(e), _r, \
-				errno, strerror(errno));                       \
-			t_failures++;                                          \
-		}                                                              \
-	} while (0)
 
 /* A pool file "f" with 8 KiB of known bytes: f[i] = i % 251. */
 static void make_file(void)

@@ -13,15 +13,19 @@
 # runs REPS times on each side, the sides alternating (udax, tmpfs, udax,
 # ...), so that the two runs of a pair see the same machine. The ratio
 # printed is the median of the pairs' ratios, with their range beside it;
-# the throughputs are the medians of each side.
+# the throughputs are the medians of each side. Even so, on 2 shared
+# cores one pair's ratio spreads with a standard deviation of about 0.3
+# (log ratio, tmpfs against tmpfs, 60 pairs of mmap reads, 2026-12):
+# a median of 5 pairs moves by about 0.17 from run to run, of 9 by 0.12.
 # Beside it: the same median for throughput per CPU second of the job's
 # threads (fio's usr+sys, per thread): CPU time another process takes
-# from fio's threads cancels out of it, so it spreads less under load,
-# but it would hide time a side spends asleep (locks); and the median of
-# fio's minor page faults in the measured phase (after the ramp; "minf"),
-# each side's.
-# Environment: REPS (default 5), RUNTIME (seconds measured per job,
-# default 3), RAMP (default 2), SIZE (default 256m), DIR (for the pool and
+# from fio's threads cancels out of it (not the memory bandwidth it
+# takes), but it would hide time a side spends asleep (locks); and the
+# median of fio's minor page faults in the measured phase (after the
+# ramp; "minf"), each side's.
+# Environment: REPS (default 9), RUNTIME (seconds measured per job,
+# default 2), RAMP (default 1: the first pass of an mmap job over its
+# 512 MiB, every fault included, takes 0.06-0.3 s here), SIZE (default 256m), DIR (for the pool and
 # the tmpfs files, default /dev/shm), ONLY (the jobs to run, as
 # ENGINE:RW words, e.g. "mmap:read"; default all 8), SIDES (the two sides
 # of a pair, numerator first: default "udax tmpfs"; "tmpfs tmpfs" or
@@ -30,9 +34,9 @@
 set -euo pipefail
 lib=$(readlink -f "$1")
 out=${2:-}
-reps=${REPS:-5}
-runtime=${RUNTIME:-3}
-ramp=${RAMP:-2}
+reps=${REPS:-9}
+runtime=${RUNTIME:-2}
+ramp=${RAMP:-1}
 size=${SIZE:-256m}
 base=${DIR:-/dev/shm}
 only=${ONLY:-}

@@ -48,26 +48,9 @@ _Static_assert(sizeof(off_t) == 8, "libudax-preload needs a 64-bit off_t");
 
 #define PL_EXPORT __attribute__((visibility("default")))
 
-/* ---- the real libc functions (real.c) ---- */
+/* ---- the real libc functions: real.h ---- */
 
-void *pl_dlsym(const char *name);
-
-/*
- * PL_REAL(name) - the next definition of @name after this library (libc's,
- * or a sanitizer's), looked up once per call site.
- */
-#define PL_REAL(name)                                                          \
-	({                                                                     \
-		static __typeof__(&name) pl_real_p;                            \
-		__typeof__(&name) pl_real_f =                                  \
-		    __atomic_load_n(&pl_real_p, __ATOMIC_ACQUIRE);             \
-		if (!pl_real_f) {                                              \
-			pl_real_f = (__typeof__(&name))pl_dlsym(#name);        \
-			__atomic_store_n(&pl_real_p, pl_real_f,                \
-					 __ATOMIC_RELEASE);                    \
-		}                                                              \
-		pl_real_f;                                                     \
-	})
+#include "real.h"
 
 /* ---- configuration, the pool, diagnostics (pool.c) ---- */
 

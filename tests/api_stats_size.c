@@ -84,7 +84,7 @@ static void check(stats_fn fn, void *obj)
 int main(int argc, char **argv)
 {
 	struct udax_pool *pool;
-	struct udax_file *f;
+	struct udax_file *f, *f2;
 	struct udax_stats st;
 	char path[300], buf[4096];
 	void *p;
@@ -110,6 +110,16 @@ int main(int argc, char **argv)
 	check(pool_fn, pool);
 	REQUIRE(udax_pool_stats(pool, &st, sizeof(st)) == 0);
 	CHECK_EQ(st.pool_files, 1);
+	/* the inode table: one file taken, the rest free */
+	CHECK(st.pool_inodes > 1);
+	CHECK_EQ(st.pool_free_inodes, st.pool_inodes - 1);
+	REQUIRE(udax_open(pool, "second", O_RDWR | O_CREAT, 0644, &f2) == 0);
+	REQUIRE(udax_pool_stats(pool, &st, sizeof(st)) == 0);
+	CHECK_EQ(st.pool_free_inodes, st.pool_inodes - 2);
+	REQUIRE(udax_close(f2) == 0);
+	REQUIRE(udax_unlink(pool, "second") == 0);
+	REQUIRE(udax_pool_stats(pool, &st, sizeof(st)) == 0);
+	CHECK_EQ(st.pool_free_inodes, st.pool_inodes - 1);
 
 	REQUIRE(udax_munmap(p, 4 * 4096) == 0);
 	REQUIRE(udax_close(f) == 0);

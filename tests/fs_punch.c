@@ -100,7 +100,10 @@ static void test_counts(struct dax_fs *fs)
 	b = stats(fs);
 	CHECK_EQ(b.punched - a.punched, 100);
 	CHECK_EQ(b.free_blocks - a.free_blocks, 100);
-	CHECK(host_blocks() <= h - 100);
+	/* The host may take a block back for its own records: a hole in
+	 * the middle of a run splits the host file system's extent (ext4
+	 * adds an extent tree block), so one block of slack. */
+	CHECK(host_blocks() <= h - 100 + 1);
 	dax_fs_iput(fs, ip);
 	a = b;
 	CHECK_EQ(dax_fs_unlink(fs, "a"), 0);
@@ -327,7 +330,8 @@ int main(int argc, char **argv)
 	uint64_t h;
 
 	t_init(argc, argv);
-	t_watchdog(120);
+	/* On a disk each journal commit waits for the device: minutes. */
+	t_watchdog(600);
 	dev = t_pool_create(&pool, POOL_SIZE);
 	if (!dax_dev_can_punch(dev) ||
 	    (dax_dev_punch(dev, dev->nr_blocks - 1, 1) == -EOPNOTSUPP)) {

@@ -204,8 +204,13 @@ static void test_stat(void)
 	CHECK_EQ(statfs(P("a"), &sf), 0);
 	CHECK_EQ(sf.f_type, 0x75646178);
 	CHECK(sf.f_bfree > 0 && sf.f_bfree <= sf.f_blocks);
+	/* inodes: the table's size, less the files (a, and any others) */
+	CHECK(sf.f_ffree > 0 && sf.f_ffree < sf.f_files);
 	CHECK_EQ(statvfs(mnt, &sv), 0);
 	CHECK_EQ(sv.f_blocks, sf.f_blocks);
+	CHECK_EQ(sv.f_files, sf.f_files);
+	CHECK_EQ(sv.f_ffree, sf.f_ffree);
+	CHECK_EQ(sv.f_favail, sf.f_ffree);
 	fd = open(P("a"), O_RDONLY);
 	CHECK_EQ(fstatvfs(fd, &sv), 0);
 	CHECK_EQ(sv.f_namemax, 255);

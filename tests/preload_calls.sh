@@ -2,7 +2,8 @@
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
 # preload_calls.sh LIB BIN - run tests/preload_calls (BIN) under
-# LD_PRELOAD=LIB on a fresh pool, then again on the same pool (reopened:
+# LD_PRELOAD=LIB on a fresh pool (the library must look no symbol up once
+# BIN has started), then again on the same pool (reopened:
 # what the first run left must be there); then the environment: the
 # size of a pool created on first use (UDAX_POOL_SIZE), a bad size or a
 # missing variable (the library passes everything through), diagnostics
@@ -11,7 +12,7 @@ set -u
 . "$(dirname "$0")/preload_env.sh"
 preload_setup "$1"
 bin=$2
-pl "$bin" "$pl_host" || exit 1
+pl_no_late_lookups "$bin" "$pl_host" || exit 1
 # The pool was closed at exit; the second process finds the files.
 out=$(pl stat -c '%s %F' "$UDAX_MOUNT/a") || exit 1
 [ "$out" = "21 regular file" ] || { echo "FAIL: reopened: $out"; exit 1; }

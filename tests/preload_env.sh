@@ -54,3 +54,25 @@ need() {
 		exit 77
 	fi
 }
+
+# pl_no_late_lookups CMD... - run CMD like pl, and fail if the library
+# looked a symbol up after the program started (every real libc function
+# is found by its constructor: a lookup later, dlsym, may allocate, and a
+# wrapper can run in a signal handler). The dynamic linker reports each
+# lookup (LD_DEBUG=bindings; LD_BIND_NOW=1 so that lazy binding does not
+# look like one); CMD's own stderr lines are passed on.
+pl_no_late_lookups() {
+	local log=$pl_dir/lookups.log rc late
+	LD_BIND_NOW=1 LD_DEBUG=bindings,files pl "$@" 2>"$log"
+	rc=$?
+	grep -Ev '^ *[0-9]+:' "$log" >&2
+	late=$(awk '/transferring control:/ { go = 1 }
+		go && /binding file [^ ]*libudax-preload[^ ]* / { print }' "$log")
+	rm -f "$log"
+	if [ -n "$late" ]; then
+		echo "FAIL: symbols looked up after start:"
+		printf '%s\n' "$late" | sed 's/.*symbol/  symbol/' | sort | uniq -c
+		return 1
+	fi
+	return $rc
+}

@@ -17,7 +17,7 @@
 
 static char mnt[256], host[256];
 
-static const char *P(const char *name)
+static __attribute__((unused)) const char *P(const char *name)
 {
 	static char buf[4][512];
 	static int i;
@@ -27,7 +27,7 @@ static const char *P(const char *name)
 	return buf[i];
 }
 
-static const char *H(const char *name)
+static __attribute__((unused)) const char *H(const char *name)
 {
 	static char buf[4][512];
 	static int i;

@@ -358,7 +358,7 @@ done
 ok ls-json-empty "$udax" --json ls "$hp"
 isjson ls-json-empty 'v == []'
 ok stats-json "$udax" --json stats "$hp"
-isjson stats-json 'v["files"] == 0 and "faults_pte" not in v and v["free_bytes"] > 0'
+isjson stats-json 'v["files"] == 0 and v["free_inodes"] == v["inodes"] > 0 and "faults_pte" not in v and v["free_bytes"] > 0'
 ok fsck-json-clean "$udax" --json fsck "$hp"
 isjson fsck-json-clean 'v["result"] == "clean" and v["problems"] == []'
 err cat-json-error "no file 'ghost'" "$udax" --json cat "$hp" ghost

@@ -395,6 +395,10 @@ struct udax_stats {
 	uint64_t map_count;
 	uint64_t map_budget;
 	uint64_t map_reclaims;
+	/* pool only: the inode table's size, and its free inodes (files
+	 * that can still be created) */
+	uint64_t pool_inodes;
+	uint64_t pool_free_inodes;
 };
 
 /*

@@ -121,6 +121,8 @@ int udax_pool_stats(struct udax_pool *pool, struct udax_stats *st,
 	full.pool_blocks = fss.data_blocks;
 	full.pool_free_blocks = fss.free_blocks;
 	full.journal_commits = fss.commits;
+	full.pool_inodes = fss.nr_inodes;
+	full.pool_free_inodes = fss.free_inodes;
 	dax_fs_readdir(pool->fs, count_file, &full.pool_files);
 	add_process(&full);
 	copy_out(&full, st, size);

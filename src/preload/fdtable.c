@@ -12,9 +12,10 @@
  * The table has two levels, PL_CHUNKS chunks of PL_CHUNK slots, each
  * chunk allocated at its first use and never freed, so a reader can test
  * a slot without a lock (pl_fd_is_pool). Slots change under fd_lock
- * (written) and a reader takes a reference on the ofd under fd_lock
- * (read), so close() in one thread cannot free an ofd another thread is
- * using. Lock order: fd_lock > ofd->lock.
+ * (written), with the kernel call that changes the number if there is
+ * one, and a reader takes a reference on the ofd under fd_lock (read),
+ * so close() in one thread cannot free an ofd another thread is using.
+ * Lock order: fd_lock > ofd->lock; no ofd is released under fd_lock.
  */
 #include "preload.h"
 
@@ -117,23 +118,31 @@ struct pl_ofd *pl_fd_get(int fd)
 	return o;
 }
 
-/* Put @o into slot @fd; return what was there (the caller puts it). */
-static struct pl_ofd *slot_set(int fd, struct pl_ofd *o, int *err)
+/*
+ * Put @o into slot @fd and return what was there (the caller puts it once
+ * the lock is dropped). Context: fd_lock written.
+ */
+static struct pl_ofd *slot_xchg(int fd, struct pl_ofd *o, int *err)
 {
-	struct pl_ofd *old = NULL;
-	pl_slot *s;
+	pl_slot *s = slot_of(fd, o != NULL);
 
 	*err = 0;
-	pthread_rwlock_wrlock(&fd_lock);
-	s = slot_of(fd, o != NULL);
 	if (s)
-		old = atomic_exchange_explicit(s, o, memory_order_relaxed);
-	else if (o)
+		return atomic_exchange_explicit(s, o, memory_order_relaxed);
+	if (o)
 		*err = fd < 0 || fd >= PL_CHUNK * PL_CHUNKS ? -EMFILE : -ENOMEM;
-	pthread_rwlock_unlock(&fd_lock);
-	return old;
+	return NULL;
 }
 
+/*
+ * A kernel call that changes what a descriptor number is (dup2 over it,
+ * close) runs under fd_lock written, together with the change of its
+ * slot: otherwise a close(n) and a dup2(p, n) in two threads could end
+ * with the table and the kernel disagreeing about n (the slot says pool,
+ * the kernel has closed n and given it to a pipe). A new number from the
+ * kernel (open, F_DUPFD) needs no such care: its slot is empty, since
+ * each number's slot is emptied before the number is free.
+ */
 int pl_fd_install(struct pl_ofd *o, int srcfd, int minfd)
 {
 	struct pl_ofd *old;
@@ -148,9 +157,12 @@ int pl_fd_install(struct pl_ofd *o, int srcfd, int minfd)
 		pl_ofd_put(o);
 		return err;
 	}
-	old = slot_set(fd, o, &err);
-	if (err) {
+	pthread_rwlock_wrlock(&fd_lock);
+	old = slot_xchg(fd, o, &err);
+	if (err)
 		PL_REAL(close)(fd);
+	pthread_rwlock_unlock(&fd_lock);
+	if (err) {
 		pl_ofd_put(o);
 		return err;
 	}
@@ -161,18 +173,22 @@ int pl_fd_install(struct pl_ofd *o, int srcfd, int minfd)
 
 int pl_fd_dup2(struct pl_ofd *o, int oldfd, int newfd, int flags)
 {
-	struct pl_ofd *old;
-	int fd, err;
+	struct pl_ofd *old = NULL;
+	int fd, err = 0;
 
 	/* Close-on-exec whatever the caller asked: see the file comment. */
 	(void)flags;
+	pl_ofd_get(o);
+	pthread_rwlock_wrlock(&fd_lock);
 	fd = PL_REAL(dup3)(oldfd, newfd, O_CLOEXEC);
 	if (fd < 0)
-		return -errno;
-	pl_ofd_get(o);
-	old = slot_set(fd, o, &err);
+		err = -errno;
+	else
+		old = slot_xchg(fd, o, &err);
+	if (err && fd >= 0)
+		PL_REAL(close)(fd); /* no slot for it: the number is free */
+	pthread_rwlock_unlock(&fd_lock);
 	if (err) {
-		PL_REAL(close)(fd);
 		pl_ofd_put(o);
 		return err;
 	}
@@ -181,16 +197,25 @@ int pl_fd_dup2(struct pl_ofd *o, int oldfd, int newfd, int flags)
 	return fd;
 }
 
-void pl_fd_forget(int fd)
+int pl_fd_host_dup(int oldfd, int newfd, int flags, bool is_dup2)
 {
-	struct pl_ofd *old;
-	int err;
+	struct pl_ofd *old = NULL;
+	int fd, err;
 
-	if (!pl_fd_is_pool(fd))
-		return;
-	old = slot_set(fd, NULL, &err);
+	pthread_rwlock_wrlock(&fd_lock);
+	fd = is_dup2 ? PL_REAL(dup2)(oldfd, newfd)
+		     : PL_REAL(dup3)(oldfd, newfd, flags);
+	err = errno;
+	if (fd >= 0) {
+		int ign;
+
+		old = slot_xchg(fd, NULL, &ign);
+	}
+	pthread_rwlock_unlock(&fd_lock);
 	if (old)
 		pl_ofd_put(old);
+	errno = err;
+	return fd;
 }
 
 int pl_fd_close(int fd)
@@ -200,13 +225,63 @@ int pl_fd_close(int fd)
 
 	if (!pl_fd_is_pool(fd))
 		return -EBADF;
-	/* The number stays reserved until the slot is empty. */
-	old = slot_set(fd, NULL, &err);
+	pthread_rwlock_wrlock(&fd_lock);
+	old = slot_xchg(fd, NULL, &err);
+	if (old)
+		PL_REAL(close)(fd);
+	pthread_rwlock_unlock(&fd_lock);
 	if (!old)
 		return -EBADF;
-	PL_REAL(close)(fd);
 	pl_ofd_put(old);
 	return 0;
+}
+
+/* The lowest pool descriptor in [@fd, @last], or -1. Context: fd_lock. */
+static int next_pool_fd(unsigned int fd, unsigned int last)
+{
+	while (fd <= last && fd < PL_CHUNK * PL_CHUNKS) {
+		pl_slot *chunk = atomic_load_explicit(
+		    &pl_chunks[fd >> PL_CHUNK_SHIFT], memory_order_acquire);
+
+		if (!chunk) {
+			fd = (fd | (PL_CHUNK - 1)) + 1; /* the next chunk */
+			continue;
+		}
+		if (atomic_load_explicit(&chunk[fd & (PL_CHUNK - 1)],
+					 memory_order_relaxed))
+			return (int)fd;
+		fd++;
+	}
+	return -1;
+}
+
+int pl_fd_close_range(unsigned int first, unsigned int last, int flags)
+{
+	unsigned int run = first;
+	struct pl_ofd *old;
+	int fd, err = 0, ign;
+
+	pthread_rwlock_wrlock(&fd_lock);
+	while ((fd = next_pool_fd(run, last)) >= 0) {
+		if ((unsigned int)fd > run &&
+		    PL_REAL(close_range)(run, (unsigned int)fd - 1, flags)) {
+			err = -errno;
+			break;
+		}
+		old = slot_xchg(fd, NULL, &ign);
+		PL_REAL(close)(fd);
+		/* No ofd is released under the lock (udax_close calls back). */
+		pthread_rwlock_unlock(&fd_lock);
+		pl_ofd_put(old);
+		if ((unsigned int)fd == last)
+			return 0;
+		run = (unsigned int)fd + 1;
+		pthread_rwlock_wrlock(&fd_lock);
+	}
+	if (!err && PL_REAL(close_range)(run, last, flags))
+		err = -errno;
+	pthread_rwlock_unlock(&fd_lock);
+	return err;
 }
 
 /* fork: no other thread holds the table lock in the child. */

@@ -267,36 +267,19 @@ PL_EXPORT int close(int fd)
 /*
  * close_range: upwards, as the kernel does, runs of host descriptors by
  * the kernel and each pool descriptor as close() does (its slot emptied
- * before its number is free). Emptying the slots after one kernel call
- * would leave a moment when a number another thread gets (a pipe, a
- * socket) is still taken for a pool descriptor; one kernel call after
- * closing the pool descriptors would close what another thread got in a
- * number already passed. With CLOSE_RANGE_CLOEXEC nothing is closed (pool
- * descriptors are close-on-exec already); with CLOSE_RANGE_UNSHARE the
- * pool descriptors are closed for every thread, since the table of pool
- * descriptors is the process's.
+ * with its number freed; see fdtable.c). With CLOSE_RANGE_CLOEXEC
+ * nothing is closed (pool descriptors are close-on-exec already); with
+ * CLOSE_RANGE_UNSHARE the pool descriptors are closed for every thread,
+ * since the table of pool descriptors is the process's.
  */
 PL_EXPORT int close_range(unsigned int first, unsigned int last, int flags)
 {
-	const unsigned int end = 1u << 20; /* no pool descriptor above */
-	unsigned int run = first;
-
 	if (first > last ||
 	    (flags & ~(CLOSE_RANGE_CLOEXEC | CLOSE_RANGE_UNSHARE)))
 		return pl_err(-EINVAL);
 	if (flags & CLOSE_RANGE_CLOEXEC)
 		return PL_REAL(close_range)(first, last, flags);
-	for (unsigned int fd = first; fd <= last && fd < end; fd++) {
-		if (!pl_fd_is_pool((int)fd))
-			continue;
-		if (fd > run && PL_REAL(close_range)(run, fd - 1, flags))
-			return -1;
-		pl_fd_close((int)fd);
-		run = fd + 1;
-		if (fd == last)
-			return 0;
-	}
-	return PL_REAL(close_range)(run, last, flags);
+	return pl_err(pl_fd_close_range(first, last, flags));
 }
 
 PL_EXPORT void closefrom(int lowfd)
@@ -320,13 +303,8 @@ static int do_dup3(int oldfd, int newfd, int flags, bool is_dup2)
 	struct pl_ofd *o = pl_fd_get(oldfd);
 	int ret;
 
-	if (!o) {
-		ret = is_dup2 ? PL_REAL(dup2)(oldfd, newfd)
-			      : PL_REAL(dup3)(oldfd, newfd, flags);
-		if (ret >= 0)
-			pl_fd_forget(ret);
-		return ret;
-	}
+	if (!o)
+		return pl_fd_host_dup(oldfd, newfd, flags, is_dup2);
 	if (oldfd == newfd) {
 		pl_ofd_put(o);
 		return is_dup2 ? newfd : pl_err(-EINVAL);

@@ -218,10 +218,11 @@ int pl_pool(struct udax_pool **poolp)
 	return err;
 }
 
-/* Constructor: look up the environment and the working directory early,
- * while the program is single-threaded. */
+/* Constructor: look up libc's functions, the environment and the working
+ * directory early, while the program is single-threaded. */
 __attribute__((constructor)) static void pl_ctor(void)
 {
+	pl_real_init();
 	pl_init();
 	if (pl_cfg.active)
 		pl_cwd_init();

@@ -48,26 +48,9 @@ _Static_assert(sizeof(off_t) == 8, "libudax-preload needs a 64-bit off_t");
 
 #define PL_EXPORT __attribute__((visibility("default")))
 
-/* ---- the real libc functions (real.c) ---- */
+/* ---- the real libc functions: real.h ---- */
 
-void *pl_dlsym(const char *name);
-
-/*
- * PL_REAL(name) - the next definition of @name after this library (libc's,
- * or a sanitizer's), looked up once per call site.
- */
-#define PL_REAL(name)                                                          \
-	({                                                                     \
-		static __typeof__(&name) pl_real_p;                            \
-		__typeof__(&name) pl_real_f =                                  \
-		    __atomic_load_n(&pl_real_p, __ATOMIC_ACQUIRE);             \
-		if (!pl_real_f) {                                              \
-			pl_real_f = (__typeof__(&name))pl_dlsym(#name);        \
-			__atomic_store_n(&pl_real_p, pl_real_f,                \
-					 __ATOMIC_RELEASE);                    \
-		}                                                              \
-		pl_real_f;                                                     \
-	})
+#include "real.h"
 
 /* ---- configuration, the pool, diagnostics (pool.c) ---- */
 
@@ -147,11 +130,15 @@ int pl_fd_install(struct pl_ofd *o, int srcfd, int minfd);
 /* pl_fd_dup2() - make @newfd another descriptor of @o (one new reference);
  * the previous pool entry of @newfd, if any, is released. */
 int pl_fd_dup2(struct pl_ofd *o, int oldfd, int newfd, int flags);
-/* pl_fd_forget() - @fd is now a host descriptor again (dup2 of a host fd
- * over it, close_range): drop its pool entry, if any. */
-void pl_fd_forget(int fd);
+/* pl_fd_host_dup() - dup2 (@is_dup2) or dup3 of host descriptor @oldfd
+ * over @newfd, whose pool entry, if any, is released. Return: as dup2. */
+int pl_fd_host_dup(int oldfd, int newfd, int flags, bool is_dup2);
 /* pl_fd_close() - close pool descriptor @fd. Return 0 or -EBADF. */
 int pl_fd_close(int fd);
+/* pl_fd_close_range() - close_range(2) without CLOSE_RANGE_CLOEXEC: pool
+ * descriptors closed as by pl_fd_close, the rest by the kernel, upwards.
+ * Return: 0 or -errno. */
+int pl_fd_close_range(unsigned int first, unsigned int last, int flags);
 /* Around fork(): the table lock taken, so the child finds it free. */
 void pl_fd_fork_lock(void);
 void pl_fd_fork_unlock(void);

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: LGPL-2.1-or-later */
 /*
- * real.c - finding the functions this library wraps: the next definition
- * after it in the lookup order (libc's, or a sanitizer's when one is
- * preloaded first).
+ * real.c - finding the functions this library wraps (see real.h).
  */
 #include "preload.h"
 
@@ -12,10 +10,30 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+struct pl_real_fns pl_real;
+
+/*
+ * pl_real_init() - look every wrapped name up, so that no wrapper calls
+ * dlsym later (it may allocate: not in a signal handler). A name libc
+ * lacks stays NULL here; its wrapper says so only if it is called.
+ * Context: the constructor, before the program's threads.
+ */
+void pl_real_init(void)
+{
+#define PL_REAL_LOOKUP(name)                                                   \
+	if (!pl_real.name)                                                     \
+		__atomic_store_n(&pl_real.name,                                \
+				 (__typeof__(&name))dlsym(RTLD_NEXT, #name),   \
+				 __ATOMIC_RELEASE);
+	PL_REAL_NAMES(PL_REAL_LOOKUP)
+#undef PL_REAL_LOOKUP
+}
+
 /*
  * pl_dlsym() - the next definition of @name. A libc without it cannot run
  * the program correctly through this library: say so and stop.
- * Context: any thread; the first lookup of a name may allocate (dlsym).
+ * Context: a wrapper whose function the constructor did not find, or
+ * called before it; the lookup may allocate (dlsym).
  */
 void *pl_dlsym(const char *name)
 {

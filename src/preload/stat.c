@@ -729,7 +729,8 @@ static int pool_statfs(struct statfs *sf)
 	sf->f_blocks = s.pool_blocks;
 	sf->f_bfree = s.pool_free_blocks;
 	sf->f_bavail = s.pool_free_blocks;
-	sf->f_files = s.pool_files;
+	sf->f_files = s.pool_inodes;
+	sf->f_ffree = s.pool_free_inodes;
 	sf->f_namelen = NAME_MAX;
 	return 0;
 }
@@ -783,6 +784,8 @@ static int pool_statvfs(struct statvfs *sv)
 	sv->f_bfree = sf.f_bfree;
 	sv->f_bavail = sf.f_bavail;
 	sv->f_files = sf.f_files;
+	sv->f_ffree = sf.f_ffree;
+	sv->f_favail = sf.f_ffree;
 	sv->f_namemax = (unsigned long)sf.f_namelen;
 	return 0;
 }

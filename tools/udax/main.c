@@ -651,6 +651,8 @@ static int cmd_stats(int argc, char **argv)
 		json_begin();
 		json_name("pool", argv[0]);
 		json_u64("files", st.pool_files);
+		json_u64("inodes", st.pool_inodes);
+		json_u64("free_inodes", st.pool_free_inodes);
 		json_u64("block_size", 4096);
 		json_u64("data_blocks", st.pool_blocks);
 		json_u64("free_blocks", st.pool_free_blocks);

@@ -9,6 +9,22 @@
  * must find the table unlocked). munmap, msync and madvise look their
  * address up there; an address that is not in it is the host's.
  *
+ * ThreadSanitizer calls munmap itself: its symbolizer (libbacktrace)
+ * maps and unmaps views of the binaries while the runtime builds a
+ * report, holding its thread registry lock and ignoring interceptors,
+ * so it reaches this (instrumented) library as munmap's next definition.
+ * Synchronisation is invisible to TSan then (map_lock goes to libc
+ * unrecorded; atomics are done but not modelled) while plain accesses
+ * are still checked: a plain read of the table would be reported as
+ * racing with the last map_add, and that nested report waits for the
+ * registry lock its own thread holds (the process hangs). So the lookup
+ * reads the table with relaxed atomic loads (ignored by TSan in that
+ * state, checked against unlocked writes otherwise; map_lock orders
+ * them). And a report raised while this thread holds map_lock (a race
+ * found in here) would have the symbolizer's munmap wait for map_lock:
+ * a thread that holds it is never looking up one of its own mappings
+ * (no udax or libc call is made under it), so the lookup says "host".
+ *
  * mprotect is not wrapped: udax changes the protection of its own pages
  * from its fault handler, and a program's mprotect on a udax mapping
  * would be undone by the next fault (documented as unsupported).
@@ -31,12 +47,26 @@ struct pl_map {
 static pthread_mutex_t map_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pl_map *maps;
 static size_t nr_maps, cap_maps;
+/* This thread holds map_lock (see the top of the file). */
+static __thread bool map_lock_mine __attribute__((tls_model("initial-exec")));
+
+static void map_lock_take(void)
+{
+	pthread_mutex_lock(&map_lock);
+	map_lock_mine = true;
+}
+
+static void map_lock_drop(void)
+{
+	map_lock_mine = false;
+	pthread_mutex_unlock(&map_lock);
+}
 
 static int map_add(void *addr, size_t len)
 {
 	int err = 0;
 
-	pthread_mutex_lock(&map_lock);
+	map_lock_take();
 	if (nr_maps == cap_maps) {
 		size_t cap = cap_maps ? cap_maps * 2 : 64;
 		struct pl_map *m = realloc(maps, cap * sizeof(*m));
@@ -50,7 +80,7 @@ static int map_add(void *addr, size_t len)
 	}
 	if (!err)
 		maps[nr_maps++] = (struct pl_map){addr, len};
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop();
 	return err;
 }
 
@@ -62,11 +92,19 @@ static int map_add(void *addr, size_t len)
 static int map_find(const void *addr, size_t len, struct pl_map *m, bool remove)
 {
 	const char *a = addr, *end = a + len;
+	struct pl_map *t;
+	size_t n;
 	int ret = 0;
 
-	pthread_mutex_lock(&map_lock);
-	for (size_t i = 0; i < nr_maps; i++) {
-		const char *s = maps[i].addr, *e = s + maps[i].len;
+	if (map_lock_mine)
+		return 0; /* the sanitizer runtime, reporting from in here */
+	map_lock_take();
+	t = __atomic_load_n(&maps, __ATOMIC_RELAXED);
+	n = __atomic_load_n(&nr_maps, __ATOMIC_RELAXED);
+	for (size_t i = 0; i < n; i++) {
+		char *s = __atomic_load_n(&t[i].addr, __ATOMIC_RELAXED);
+		size_t l = __atomic_load_n(&t[i].len, __ATOMIC_RELAXED);
+		const char *e = s + l;
 
 		if (end <= s || a >= e)
 			continue;
@@ -74,18 +112,19 @@ static int map_find(const void *addr, size_t len, struct pl_map *m, bool remove)
 			ret = -EINVAL;
 			break;
 		}
-		*m = maps[i];
+		*m = (struct pl_map){s, l};
 		ret = 1;
 		if (remove) {
 			if (a != s || end != e) {
 				ret = -EINVAL; /* part of a mapping */
 				break;
 			}
-			maps[i] = maps[--nr_maps];
+			/* Only for udax mappings: never the runtime's. */
+			t[i] = t[--nr_maps];
 		}
 		break;
 	}
-	pthread_mutex_unlock(&map_lock);
+	map_lock_drop();
 	return ret;
 }
 
@@ -295,13 +334,13 @@ void pl_map_unmap_all(void)
 	struct pl_map m;
 
 	for (;;) {
-		pthread_mutex_lock(&map_lock);
+		map_lock_take();
 		if (!nr_maps) {
-			pthread_mutex_unlock(&map_lock);
+			map_lock_drop();
 			return;
 		}
 		m = maps[--nr_maps];
-		pthread_mutex_unlock(&map_lock);
+		map_lock_drop();
 		(void)udax_msync(m.addr, m.len, MS_SYNC);
 		(void)udax_munmap(m.addr, m.len);
 	}

@@ -21,6 +21,13 @@
  * Signal handlers: the wrappers' test "is this a pool descriptor?" reads
  * the table without a lock and allocates nothing, so a handler's read(2)
  * or write(2) on a host descriptor is as safe as libc's.
+ *
+ * Sanitizers: ThreadSanitizer's runtime calls open, fcntl, lstat,
+ * readlink, mmap, munmap and close itself (its symbolizer, holding its
+ * report locks with interceptors ignored). On host objects those paths
+ * take no lock that can be held where a report is raised and read shared
+ * state only through atomics (see map.c); tests/preload_threads' phase 0
+ * makes those calls the way the runtime does.
  */
 #ifndef UDAX_PRELOAD_H
 #define UDAX_PRELOAD_H

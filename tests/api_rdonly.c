@@ -19,17 +19,11 @@
 #include <limits.h>
 
 #include "api_util.h"
+#include "rdonly_pool.h"
 
-#define MiB (1ULL << 20)
-#define PG 4096ULL
 #define NR_READERS 3
 
 static char pool_path[PATH_MAX + 16];
-
-static uint64_t word(uint64_t off)
-{
-	return off * 0x9E3779B97F4A7C15ULL + 1;
-}
 
 /* The pool file's descriptors in this process: how many, how many O_RDWR. */
 static void pool_fds(int *nr, int *rdwr)
@@ -95,26 +89,6 @@ static void pool_maps(int *nr, int *writable)
 			(*writable)++;
 	}
 	fclose(f);
-}
-
-/* A pool with "a" (1 MiB of word()) and "h" (1 MiB, one page at 512 KiB). */
-static void make_pool(void)
-{
-	static uint64_t buf[MiB / 8];
-	struct udax_pool *pool;
-	struct udax_file *f;
-
-	REQUIRE(udax_pool_create(pool_path, 16 * MiB, &pool) == 0);
-	REQUIRE(udax_open(pool, "a", O_RDWR | O_CREAT, 0644, &f) == 0);
-	for (uint64_t i = 0; i < MiB / 8; i++)
-		buf[i] = word(i * 8);
-	REQUIRE(udax_pwrite(f, buf, MiB, 0) == (ssize_t)MiB);
-	REQUIRE(udax_close(f) == 0);
-	REQUIRE(udax_open(pool, "h", O_RDWR | O_CREAT, 0644, &f) == 0);
-	REQUIRE(udax_ftruncate(f, MiB) == 0);
-	REQUIRE(udax_pwrite(f, buf, PG, 512 * 1024) == (ssize_t)PG);
-	REQUIRE(udax_close(f) == 0);
-	REQUIRE(udax_pool_close(pool) == 0);
 }
 
 /* Does a shared read-only mapping of @f read "a"'s contents? */
@@ -264,7 +238,7 @@ int main(int argc, char **argv)
 		REQUIRE(realpath(t_dir, real));
 		snprintf(pool_path, sizeof(pool_path), "%s/pool", real);
 	}
-	make_pool();
+	make_pool(pool_path, 512 * 1024);
 	control_rw();
 	readers();
 	writer();

@@ -22,39 +22,13 @@
 #include <sys/mount.h>
 
 #include "api_util.h"
+#include "rdonly_pool.h"
 
-#define MiB (1ULL << 20)
-#define PG 4096ULL
 
 static char pool_path[PATH_MAX + 16], mnt[PATH_MAX];
 static const char *how;
 static int want_err; /* what a read-write open gets */
 static bool mounted, immutable;
-
-static uint64_t word(uint64_t off)
-{
-	return off * 0x9E3779B97F4A7C15ULL + 7;
-}
-
-/* "a": 1 MiB of word(); "h": 1 MiB, a hole but one page at 256 KiB. */
-static void make_pool(void)
-{
-	static uint64_t buf[MiB / 8];
-	struct udax_pool *pool;
-	struct udax_file *f;
-
-	REQUIRE(udax_pool_create(pool_path, 16 * MiB, &pool) == 0);
-	REQUIRE(udax_open(pool, "a", O_RDWR | O_CREAT, 0644, &f) == 0);
-	for (uint64_t i = 0; i < MiB / 8; i++)
-		buf[i] = word(i * 8);
-	REQUIRE(udax_pwrite(f, buf, MiB, 0) == (ssize_t)MiB);
-	REQUIRE(udax_close(f) == 0);
-	REQUIRE(udax_open(pool, "h", O_RDWR | O_CREAT, 0644, &f) == 0);
-	REQUIRE(udax_ftruncate(f, MiB) == 0);
-	REQUIRE(udax_pwrite(f, buf, PG, 256 * 1024) == (ssize_t)PG);
-	REQUIRE(udax_close(f) == 0);
-	REQUIRE(udax_pool_close(pool) == 0);
-}
 
 /* A tmpfs on t_dir/ro, in a mount namespace of our own. */
 static bool try_ro_tmpfs(void)
@@ -73,7 +47,7 @@ static bool try_ro_tmpfs(void)
 	}
 	mounted = true;
 	snprintf(pool_path, sizeof(pool_path), "%s/pool", mnt);
-	make_pool();
+	make_pool(pool_path, 256 * 1024);
 	if (mount(NULL, mnt, NULL, MS_REMOUNT | MS_RDONLY, NULL)) {
 		printf("remount read-only: %s\n", strerror(errno));
 		return false;
@@ -102,7 +76,7 @@ static bool set_immutable(bool on)
 static bool try_immutable(void)
 {
 	snprintf(pool_path, sizeof(pool_path), "%s/pool-i", t_dir);
-	make_pool();
+	make_pool(pool_path, 256 * 1024);
 	if (!set_immutable(true))
 		return false;
 	immutable = true;
@@ -118,7 +92,7 @@ static bool try_mode(void)
 		return false;
 	}
 	snprintf(pool_path, sizeof(pool_path), "%s/pool-m", t_dir);
-	make_pool();
+	make_pool(pool_path, 256 * 1024);
 	REQUIRE(chmod(pool_path, 0444) == 0);
 	how = "a file of mode 0444";
 	want_err = -EACCES;

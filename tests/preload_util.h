@@ -2,8 +2,8 @@
 /*
  * preload_util.h - what the preload tests that call wrapped functions
  * share: the mount and host directory names (set by main from
- * UDAX_MOUNT and argv[1]), P(name) and H(name) for paths in them (four
- * rotating buffers: up to four at once in one call), and ERRNO(call, e),
+ * UDAX_MOUNT and argv[1]), P(name) and H(name) for paths in them (eight
+ * rotating buffers: up to eight at once in one call), and ERRNO(call, e),
  * which checks that a call fails with -1 and errno @e.
  */
 #ifndef UDAX_TESTS_PRELOAD_UTIL_H
@@ -17,24 +17,26 @@
 
 static char mnt[256], host[256];
 
-static __attribute__((unused)) const char *P(const char *name)
+/* @dir/@name in one of eight rotating buffers (P's and H's together). */
+static __attribute__((unused)) const char *join(const char *dir,
+						 const char *name)
 {
-	static char buf[4][512];
+	static char buf[8][512];
 	static int i;
 
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", mnt, name);
+	i = (i + 1) % 8;
+	snprintf(buf[i], sizeof(buf[i]), "%s/%s", dir, name);
 	return buf[i];
+}
+
+static __attribute__((unused)) const char *P(const char *name)
+{
+	return join(mnt, name);
 }
 
 static __attribute__((unused)) const char *H(const char *name)
 {
-	static char buf[4][512];
-	static int i;
-
-	i = (i + 1) % 4;
-	snprintf(buf[i], sizeof(buf[i]), "%s/%s", host, name);
-	return buf[i];
+	return join(host, name);
 }
 
 #define ERRNO(call, e)                                                         \
